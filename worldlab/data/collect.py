@@ -1,0 +1,131 @@
+"""Collect episodes from a world into a dataset directory.
+
+Episode ``i`` is collected with seed ``seed + i``, so a rerun into the same
+directory recollects exactly the episodes that are missing (or unreadable) and
+leaves the others untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+import worldlab
+from worldlab.data.dataset import EpisodeDataset, episode_index
+from worldlab.data.episode import episode_filename, write_episode
+from worldlab.data.manifest import Manifest, action_spec
+from worldlab.errors import DatasetError
+from worldlab.progress import progress_bar
+from worldlab.worlds import make_env, resolve_env_id
+
+Policy = Callable[[np.ndarray, gymnasium.Space], Any]
+POLICIES = ("random",)
+
+
+def run_episode(env: gymnasium.Env, seed: int, max_steps: int | None = None,
+                policy: Policy | None = None, drop_actions: bool = False) -> dict[str, np.ndarray]:
+    """Play one episode; return its arrays in the episode-file layout."""
+    env.action_space.seed(seed)
+    obs, info = env.reset(seed=seed)
+    frames, states = [obs], [info.get("state")]
+    actions, rewards, terminals = [_zero_action(env.action_space)], [0.0], [False]
+    truncated = False
+    step = 0
+    while True:
+        action = env.action_space.sample() if policy is None else policy(obs, env.action_space)
+        obs, reward, terminated, truncated, info = env.step(action)
+        step += 1
+        frames.append(obs)
+        states.append(info.get("state"))
+        actions.append(np.asarray(action))
+        rewards.append(float(reward))
+        terminals.append(bool(terminated))
+        if max_steps is not None and step >= max_steps and not terminated:
+            truncated = True
+        if terminated or truncated:
+            break
+    length = len(frames)
+    arrays = {
+        "obs": np.stack(frames).astype(np.uint8),
+        "action": _stack_actions(actions, env.action_space),
+        "reward": np.array(rewards, np.float32),
+        "terminated": np.array(terminals, bool),
+        "truncated": np.zeros(length, bool),
+    }
+    arrays["truncated"][-1] = truncated and not terminals[-1]
+    if all(s is not None for s in states):
+        arrays["state"] = np.stack(states).astype(np.float32)
+    if drop_actions:
+        arrays["action"] = np.zeros((length, 0), np.float32)
+    return arrays
+
+
+def _zero_action(space: gymnasium.Space) -> np.ndarray:
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return np.asarray(0)
+    return np.zeros(space.shape, np.float32)
+
+
+def _stack_actions(actions: list, space: gymnasium.Space) -> np.ndarray:
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return np.array([int(a) for a in actions], np.int64)
+    return np.stack(actions).astype(np.float32)
+
+
+def collect(env: str, out: str | Path, episodes: int, max_steps: int | None = None,
+            policy: str | Policy = "random", seed: int = 0, size: int = 64,
+            env_kwargs: dict[str, Any] | None = None, drop_actions: bool = False,
+            progress: bool = True) -> Manifest:
+    """Fill ``out`` with episodes ``0..episodes-1`` of ``env``; return the manifest.
+
+    Existing readable episodes are kept; missing or unreadable ones are collected.
+    """
+    out = Path(out)
+    env_kwargs = dict(env_kwargs or {})
+    env_id = resolve_env_id(env)
+    world = make_env(env_id, size=size, **env_kwargs)
+    if isinstance(policy, str):
+        if policy not in POLICIES:
+            raise DatasetError(f"unknown policy '{policy}': choose one of {', '.join(POLICIES)}")
+        policy = None
+    manifest = _open_manifest(out, env_id, world, env_kwargs, drop_actions)
+    existing = EpisodeDataset(out)
+    manifest.episodes, manifest.steps = len(existing), existing.num_steps
+    have = {episode_index(path) for path in existing.paths}
+    todo = [i for i in range(episodes) if i not in have]
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"collect {env_id}", total=len(todo), unit="episodes")
+        for index in todo:
+            arrays = run_episode(world, seed + index, max_steps, policy, drop_actions)
+            write_episode(out / episode_filename(index), arrays)
+            manifest.has_state = "state" in arrays
+            manifest.episodes += 1
+            manifest.steps += len(arrays["obs"]) - 1
+            manifest.save(out)
+            bar.advance(task)
+    world.close()
+    manifest.save(out)
+    return manifest
+
+
+def _open_manifest(out: Path, env_id: str, world: gymnasium.Env, env_kwargs: dict,
+                   drop_actions: bool) -> Manifest:
+    fresh = Manifest(env_id=env_id, obs_shape=list(world.observation_space.shape),
+                     action=action_spec(None if drop_actions else world.action_space),
+                     env_kwargs=env_kwargs, worldlab_version=worldlab.__version__)
+    if out.exists() and (out / "manifest.json").exists():
+        existing = Manifest.load(out)
+        for field_name in ("env_id", "obs_shape", "action", "env_kwargs"):
+            if getattr(existing, field_name) != getattr(fresh, field_name):
+                raise DatasetError(
+                    f"{out} already holds a dataset with {field_name}="
+                    f"{getattr(existing, field_name)}, but this collection has "
+                    f"{getattr(fresh, field_name)}; choose another --out directory")
+        return existing
+    out.mkdir(parents=True, exist_ok=True)
+    fresh.save(out)
+    return fresh
