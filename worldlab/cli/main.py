@@ -1,0 +1,90 @@
+"""``worldlab`` — the command line entry point."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from worldlab.cli.data import data_app
+from worldlab.errors import WorldlabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="worldlab: collect, train, imagine, evaluate, act with and play world models.")
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+@app.command()
+def envs() -> None:
+    """List the built-in worlds and which optional suites are installed."""
+    from worldlab.worlds import BUILTIN_WORLDS, suites_status
+    from worldlab.worlds.adapters import SUITES
+
+    table = Table(title="Built-in worlds")
+    for column in ("name", "gymnasium id", "what it is"):
+        table.add_column(column)
+    for name, (env_id, _, description) in BUILTIN_WORLDS.items():
+        table.add_row(name, env_id, description)
+    console.print(table)
+    suites = Table(title="Suites")
+    for column in ("suite", "installed", "example id", "install with"):
+        suites.add_column(column)
+    for suite, installed in suites_status().items():
+        _, extra, example = SUITES[suite]
+        suites.add_row(suite, "yes" if installed else "no", example,
+                       "-" if extra is None else escape(f"pip install 'worldlab[{extra}]'"))
+    console.print(suites)
+
+
+@app.command()
+def collect(
+    env: str = typer.Option(..., help="world: bounce, reach, platformer, or a Gymnasium id"),
+    out: Path = typer.Option(..., help="dataset directory (created; reruns add missing episodes)"),
+    episodes: int = typer.Option(10, min=1, help="number of episodes the dataset should hold"),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="cut episodes after this many steps"),
+    policy: str = typer.Option("random", help="behaviour policy: random"),
+    seed: int = typer.Option(0, help="episode i is played with seed + i"),
+    size: int = typer.Option(64, min=8, help="frame size in pixels (square)"),
+    drop_actions: bool = typer.Option(False, help="store no actions, as if from video"),
+    env_arg: Optional[list[str]] = typer.Option(None, "--env-arg",
+                                                help="environment keyword KEY=VALUE (repeatable)"),
+) -> None:
+    """Collect episodes from a world into a dataset directory."""
+    from worldlab.config import parse_assignments
+    from worldlab.data import collect as collect_episodes
+
+    manifest = collect_episodes(env, out, episodes, max_steps=max_steps, policy=policy, seed=seed,
+                                size=size, env_kwargs=parse_assignments(env_arg, "--env-arg"),
+                                drop_actions=drop_actions)
+    console.print(f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps "
+                  f"of {manifest.env_id}")
+
+
+def main() -> None:
+    """Run the CLI; a user's mistake prints its message (no traceback) and exits 2."""
+    try:
+        app(standalone_mode=False)
+    except WorldlabError as error:
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(error))}")
+        sys.exit(2)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as error:  # click's usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
