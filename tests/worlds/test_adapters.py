@@ -48,7 +48,7 @@ def test_minatar_channels_become_coloured_frames():
 
 
 def test_unknown_id_is_a_clear_error():
-    with pytest.raises(UnknownWorldError, match="unknown environment 'NoSuchWorld-v0'.*worldlab envs"):
+    with pytest.raises(UnknownWorldError, match="unknown environment 'NoSuchWorld-v0'.*envs"):
         make_env("NoSuchWorld-v0")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -15,7 +14,7 @@ from worldlab.cli.data import data_app
 from worldlab.errors import WorldlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="worldlab: collect, train, imagine, evaluate, act with and play world models.")
+                  help="worldlab: collect, train, imagine, evaluate, act with, play world models.")
 app.add_typer(data_app, name="data")
 console = Console()
 
@@ -47,12 +46,12 @@ def collect(
     env: str = typer.Option(..., help="world: bounce, reach, platformer, or a Gymnasium id"),
     out: Path = typer.Option(..., help="dataset directory (created; reruns add missing episodes)"),
     episodes: int = typer.Option(10, min=1, help="number of episodes the dataset should hold"),
-    max_steps: Optional[int] = typer.Option(None, min=1, help="cut episodes after this many steps"),
+    max_steps: int | None = typer.Option(None, min=1, help="cut episodes after this many steps"),
     policy: str = typer.Option("random", help="behaviour policy: random"),
     seed: int = typer.Option(0, help="episode i is played with seed + i"),
     size: int = typer.Option(64, min=8, help="frame size in pixels (square)"),
     drop_actions: bool = typer.Option(False, help="store no actions, as if from video"),
-    env_arg: Optional[list[str]] = typer.Option(None, "--env-arg",
+    env_arg: list[str] | None = typer.Option(None, "--env-arg",
                                                 help="environment keyword KEY=VALUE (repeatable)"),
 ) -> None:
     """Collect episodes from a world into a dataset directory."""
@@ -69,9 +68,11 @@ def collect(
 def main() -> None:
     """Run the CLI; a user's mistake prints its message (no traceback) and exits 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns the code of a typer.Exit instead of exiting.
+        result = app(standalone_mode=False)
+        sys.exit(result if isinstance(result, int) else 0)
     except WorldlabError as error:
-        Console(stderr=True).print(f"[red]error:[/] {escape(str(error))}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {escape(str(error))}")
         sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)

@@ -103,7 +103,7 @@ def _gym_make(env_id: str, **kwargs: Any) -> gymnasium.Env:
 
 
 def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """Resize an ``[H, W, 3] uint8`` frame to ``[size, size, 3]``: area-average down, bilinear up."""
+    """Resize ``[H, W, 3] uint8`` to ``[size, size, 3]``: area-average down, bilinear up."""
     if frame.shape[0] == size and frame.shape[1] == size:
         return np.ascontiguousarray(frame)
     shrinking = frame.shape[0] > size or frame.shape[1] > size
@@ -155,7 +155,8 @@ class MinAtarPixels(gymnasium.ObservationWrapper):
         channels = np.asarray(observation, dtype=bool)
         palette = _MINATAR_PALETTE[np.arange(channels.shape[-1]) % len(_MINATAR_PALETTE)]
         # Where channels overlap, the highest channel index wins (drawn last).
-        index = np.where(channels.any(-1), channels.shape[-1] - 1 - np.argmax(channels[..., ::-1], -1), -1)
+        last_on = channels.shape[-1] - 1 - np.argmax(channels[..., ::-1], -1)
+        index = np.where(channels.any(-1), last_on, -1)
         grid = np.where(index[..., None] >= 0, palette[np.maximum(index, 0)], 0).astype(np.uint8)
         self._last = resize_frame_nearest(grid, self.size)
         return self._last
