@@ -1,0 +1,175 @@
+import pytest
+import torch
+
+from worldlab.models import ActionSpec, get_family
+from worldlab.models.blocks import TwoHot, frames_to_input, symexp, symlog
+from worldlab.models.rssm import PRESETS, RSSMConfig
+from worldlab.models.rssm.core import categorical_kl
+from worldlab.models.rssm.networks import NormGRUCell
+
+torch.set_num_threads(2)
+
+
+def tiny_model(size=32, action=ActionSpec("discrete", n=5), **overrides):
+    config = RSSMConfig(**{**PRESETS["tiny"], **overrides})
+    return get_family("rssm")(config, (size, size, 3), action)
+
+
+def random_batch(batch=2, steps=6, size=32, n_actions=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    is_first = torch.zeros(batch, steps, dtype=torch.bool)
+    is_first[:, 0] = True
+    return {
+        "obs": torch.randint(0, 256, (batch, steps, size, size, 3), generator=g, dtype=torch.uint8),
+        "action": torch.randint(0, n_actions, (batch, steps), generator=g),
+        "reward": torch.randn(batch, steps, generator=g),
+        "terminated": torch.zeros(batch, steps, dtype=torch.bool),
+        "is_first": is_first,
+    }
+
+
+def test_xs_preset_matches_the_paper_size():
+    model = get_family("rssm")(RSSMConfig(**PRESETS["xs"]), (64, 64, 3), ActionSpec("discrete", 2))
+    params = sum(p.numel() for p in model.parameters())
+    assert 7.4e6 < params < 7.7e6  # DreamerV3 XS world model: ~7.5M
+
+
+def test_tiny_preset_is_about_a_million_parameters():
+    assert 0.5e6 < sum(p.numel() for p in tiny_model(64).parameters()) < 1.5e6
+
+
+def test_interface_shapes_and_dtypes():
+    model = tiny_model()
+    batch = random_batch()
+    state = model.observe(batch["obs"], batch["action"])
+    state, reward, cont = model.step(state, torch.tensor([1, 4]))
+    frames = model.render(state)
+    assert frames.shape == (2, 32, 32, 3) and frames.dtype == torch.uint8
+    assert reward.shape == (2,) and cont.shape == (2,)
+    assert ((cont >= 0) & (cont <= 1)).all()
+    assert model.features(state).shape == (2, model.feature_dims)
+    out = model.imagine(state, torch.randint(0, 5, (2, 3)))
+    assert out["frames"].shape == (2, 3, 32, 32, 3)
+
+
+def test_continuous_and_action_free_models():
+    for spec, action in [
+        (ActionSpec("continuous", dims=2), torch.rand(2, 6, 2) * 2 - 1),
+        (ActionSpec("none"), torch.zeros(2, 6, 0)),
+    ]:
+        model = tiny_model(action=spec)
+        batch = {**random_batch(), "action": action}
+        loss, _ = model.loss(batch)
+        assert torch.isfinite(loss)
+        state = model.observe(batch["obs"], action)
+        model.step(state, action[:, 0])
+
+
+def test_loss_is_finite_and_all_parts_get_gradients():
+    model = tiny_model()
+    loss, metrics = model.loss(random_batch())
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert {"image", "reward", "continue", "kl"} <= set(metrics)
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+
+
+def test_imagination_is_deterministic_under_a_seed():
+    model = tiny_model()
+    batch = random_batch()
+
+    def rollout():
+        torch.manual_seed(3)
+        state = model.observe(batch["obs"], batch["action"])
+        return model.imagine(state, torch.zeros(2, 4, dtype=torch.long))["frames"]
+
+    assert torch.equal(rollout(), rollout())
+
+
+def test_bad_action_is_a_clear_error():
+    model = tiny_model()
+    state = model.observe(*[random_batch()[k] for k in ("obs", "action")])
+    with pytest.raises(Exception, match="discrete actions must lie in 0..4"):
+        model.step(state, torch.tensor([7, 0]))
+
+
+def test_two_hot_recovers_its_target():
+    two_hot = TwoHot(255)
+    targets = torch.tensor([0.0, 1.0, -3.5, 120.0, 0.37])
+    logits = torch.full((5, 255), -1e4)
+    x = symlog(targets)
+    upper = torch.searchsorted(two_hot.bins, x, right=True)
+    weight = (x - two_hot.bins[upper - 1]) / (two_hot.bins[upper] - two_hot.bins[upper - 1])
+    logits[torch.arange(5), upper - 1] = torch.log(1 - weight + 1e-12)
+    logits[torch.arange(5), upper] = torch.log(weight + 1e-12)
+    torch.testing.assert_close(two_hot.mean(logits), targets, rtol=1e-3, atol=1e-3)
+    # The loss is smallest at the target's own encoding.
+    assert two_hot.loss(logits, targets).mean() < two_hot.loss(logits, targets + 1).mean()
+    torch.testing.assert_close(symexp(symlog(targets)), targets)
+
+
+def test_kl_is_zero_for_equal_distributions_and_positive_otherwise():
+    logits = torch.randn(3, 4, 5).log_softmax(-1)
+    assert categorical_kl(logits, logits).abs().max() < 1e-6
+    assert (categorical_kl(logits, torch.randn(3, 4, 5).log_softmax(-1)) > 0).all()
+
+
+def test_layernorm_gru_follows_the_formula():
+    torch.manual_seed(0)
+    cell = NormGRUCell(6, 8, blocks=1)
+    x, h = torch.randn(3, 6), torch.randn(3, 8)
+    gates = torch.nn.functional.layer_norm(
+        x @ cell.input_weights.weight.T + h @ cell.recurrent_weights[0],
+        (24,),
+        cell.norm.weight,
+        cell.norm.bias,
+        eps=1e-3,
+    )
+    reset, candidate, update = gates.chunk(3, -1)
+    candidate = torch.tanh(torch.sigmoid(reset) * candidate)
+    update = torch.sigmoid(update - 1)
+    expected = update * candidate + (1 - update) * h
+    torch.testing.assert_close(cell(cell.input_part(x), h), expected)
+
+
+def test_block_gru_has_block_diagonal_recurrence():
+    torch.manual_seed(0)
+    cell = NormGRUCell(6, 8, blocks=2)
+    assert cell.recurrent_weights.numel() == 8 * 24 // 2
+    h = torch.randn(3, 8)
+    # Before normalisation, block 0's gates ignore block 1's state.
+    recurrent = []
+    for state in (h, torch.cat([h[:, :4], h[:, 4:] + 1], 1)):
+        cell.norm = torch.nn.Identity()
+        out = cell(torch.zeros(3, 24), state)
+        recurrent.append(out[:, :4])
+    torch.testing.assert_close(recurrent[0], recurrent[1])
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_image_sizes(size):
+    model = tiny_model(size=size)
+    batch = random_batch(size=size, steps=3)
+    assert torch.isfinite(model.loss(batch)[0])
+
+
+def test_non_power_of_two_image_is_a_clear_error():
+    with pytest.raises(Exception, match="power of two"):
+        tiny_model(size=48)
+
+
+def test_is_first_resets_the_state(monkeypatch):
+    model = tiny_model()
+    rssm = model.rssm
+    sample = rssm._sample
+    monkeypatch.setattr(rssm, "_sample", lambda log_probs, mode=False: sample(log_probs, True))
+    batch = random_batch(batch=1, steps=6)
+    embeds = model.encoder(frames_to_input(batch["obs"])).reshape(1, 6, -1)
+    actions = model.action_spec.encode(batch["action"])
+    is_first = torch.zeros(1, 6, dtype=torch.bool)
+    is_first[0, 0] = is_first[0, 3] = True
+    full, _, _ = rssm.observe(embeds, actions, is_first)
+    late, _, _ = rssm.observe(embeds[:, 3:], actions[:, 3:], is_first[:, 3:])
+    torch.testing.assert_close(full[:, 3:], late)
+    assert not torch.allclose(full[:, 1], late[:, 1])

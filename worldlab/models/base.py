@@ -1,0 +1,165 @@
+"""The one interface every world-model family implements.
+
+A family turns a batch of episodes into a training loss, and a trained model
+into a simulator: condition on context frames (``observe``), take imagined
+steps under actions (``step``), decode what it imagines (``render``) and
+expose features for agents (``features``). Callers never look inside
+``state``: it is the family's own batched container.
+
+Shapes (``B`` batch, ``T`` time, ``H×W×C`` frames, ``A`` action dims):
+
+- ``obs``     ``[B, T, H, W, C] uint8``
+- ``action``  ``[B, T] int64`` (discrete index) or ``[B, T, A] float32`` in ``[-1, 1]``;
+              ``action[:, t]`` is the action that led *to* ``obs[:, t]`` (Dreamer's alignment)
+- one step's ``action``  ``[B] int64`` or ``[B, A] float32``
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from worldlab.errors import WorldlabError
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionSpec:
+    """What a model's actions are: ``discrete`` with ``n`` choices, ``continuous`` with ``dims``,
+    or ``none`` for models learned from action-free video."""
+
+    kind: str
+    n: int = 0
+    dims: int = 0
+
+    @classmethod
+    def from_manifest(cls, spec: dict[str, Any]) -> ActionSpec:
+        if spec["type"] == "discrete":
+            return cls("discrete", n=int(spec["n"]))
+        if spec["type"] == "box":
+            dims = 1
+            for d in spec["shape"]:
+                dims *= int(d)
+            return cls("continuous", dims=dims)
+        return cls("none")
+
+    @property
+    def input_dims(self) -> int:
+        """Width of the action vector a network reads (one-hot for discrete)."""
+        return self.n if self.kind == "discrete" else self.dims
+
+    def encode(self, action: torch.Tensor) -> torch.Tensor:
+        """``[...] int64`` or ``[..., A] float`` → ``[..., input_dims] float32``."""
+        if self.kind == "discrete":
+            if action.dtype.is_floating_point and action.shape[-1:] == (self.n,):
+                return action.float()  # already one-hot / soft
+            index = action.long()
+            if (index < 0).any() or (index >= self.n).any():
+                raise WorldlabError(
+                    f"discrete actions must lie in 0..{self.n - 1}, got "
+                    f"{int(index.min())}..{int(index.max())}"
+                )
+            return nn.functional.one_hot(index, self.n).float()
+        if self.kind == "continuous":
+            return action.float().reshape(*action.shape[:-1], self.dims).clamp(-1, 1)
+        # No actions: [B, T, 0] floats or any integer [B, T] become [B, T, 0].
+        batch_shape = action.shape[:-1] if action.dtype.is_floating_point else action.shape
+        return action.new_zeros((*batch_shape, 0), dtype=torch.float32)
+
+    def random(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+    ) -> torch.Tensor:
+        """Uniformly random actions of batch ``shape``."""
+        if self.kind == "discrete":
+            return torch.randint(0, self.n, shape, generator=generator, device=device)
+        width = self.dims if self.kind == "continuous" else 0
+        return torch.rand((*shape, width), generator=generator, device=device) * 2 - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class WorldModel(nn.Module, abc.ABC):
+    """Base class of every family. Subclasses set ``family`` and ``Config`` (a dataclass)."""
+
+    family: ClassVar[str]
+    Config: ClassVar[type]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}  # size presets: name → Config overrides
+    default_preset: ClassVar[str | None] = None
+
+    def __init__(self, config: Any, obs_shape: tuple[int, int, int], action_spec: ActionSpec):
+        super().__init__()
+        self.config = config
+        self.obs_shape = tuple(obs_shape)
+        self.action_spec = action_spec
+
+    # -- training --------------------------------------------------------------------
+    @abc.abstractmethod
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Scalar loss and metrics to log (floats or 0-d tensors), from a batch of windows."""
+
+    def forward(self, batch: dict[str, torch.Tensor]):
+        # DistributedDataParallel calls forward(): make it the loss.
+        return self.loss(batch)
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The family's optimiser with its paper settings (override where they differ)."""
+        return torch.optim.Adam(
+            self.parameters(),
+            lr=getattr(self.config, "lr", 1e-4),
+            eps=getattr(self.config, "adam_eps", 1e-8),
+        )
+
+    @property
+    def grad_clip(self) -> float | None:
+        return getattr(self.config, "grad_clip", None)
+
+    # -- simulation ------------------------------------------------------------------
+    @abc.abstractmethod
+    def observe(
+        self, obs: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor | None = None
+    ) -> Any:
+        """Condition on context frames ``obs [B, T, H, W, C]``; return the state after the last."""
+
+    @abc.abstractmethod
+    def step(self, state: Any, action: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """One imagined step: ``(next_state, reward [B], continue_probability [B])``."""
+
+    @abc.abstractmethod
+    def render(self, state: Any) -> torch.Tensor:
+        """Decode a state to frames ``[B, H, W, C] uint8``."""
+
+    @abc.abstractmethod
+    def features(self, state: Any) -> torch.Tensor:
+        """What a policy or value function reads: ``[B, F] float``."""
+
+    @property
+    def feature_dims(self) -> int:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def imagine(self, state: Any, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Roll out ``actions [B, H, ...]`` from ``state``; frames ``[B, H, ...]`` and rewards."""
+        frames, rewards, continues = [], [], []
+        for t in range(actions.shape[1]):
+            state, reward, cont = self.step(state, actions[:, t])
+            frames.append(self.render(state))
+            rewards.append(reward)
+            continues.append(cont)
+        return {
+            "frames": torch.stack(frames, 1),
+            "reward": torch.stack(rewards, 1),
+            "continue": torch.stack(continues, 1),
+            "state": state,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        parameter = next(self.parameters(), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
