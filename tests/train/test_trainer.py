@@ -1,0 +1,180 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import worldlab
+from worldlab.data import collect
+from worldlab.errors import WorldlabError
+from worldlab.train import train
+from worldlab.train.checkpoint import checkpoint_dirs
+
+torch.set_num_threads(2)
+TINY = {"train.batch_size": 4, "train.seq_len": 8, "train.log_every": 1}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bounce32")
+    collect(
+        "bounce",
+        root,
+        episodes=4,
+        max_steps=40,
+        size=32,
+        progress=False,
+        env_kwargs={"num_balls": 1},
+    )
+    return root
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_loss_falls_on_a_tiny_dataset(data, tmp_path):
+    train(
+        "rssm",
+        data,
+        tmp_path / "run",
+        "tiny",
+        {**TINY, "train.steps": 40, "model.lr": 1e-3},
+        progress=False,
+    )
+    losses = [json.loads(line)["image"] for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert len(losses) == 40
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    overrides = {**TINY, "train.checkpoint_every": 3}
+    train(
+        "rssm", data, tmp_path / "straight", "tiny", {**overrides, "train.steps": 6}, progress=False
+    )
+    train("rssm", data, tmp_path / "split", "tiny", {**overrides, "train.steps": 3}, progress=False)
+    summary = train(
+        "rssm", data, tmp_path / "split", None, {"train.steps": 6}, resume=True, progress=False
+    )
+    assert summary["step"] == 6 and summary["steps_this_call"] == 3
+    assert summary["notes"] == ["train.steps: 3 → 6"]
+    straight = worldlab.load(tmp_path / "straight").state_dict()
+    split = worldlab.load(tmp_path / "split").state_dict()
+    for key in straight:
+        torch.testing.assert_close(straight[key], split[key], rtol=0, atol=0, msg=key)
+    optimizer_state = torch.load(
+        checkpoint_dirs(tmp_path / "split")[-1] / "trainer.pt", weights_only=False
+    )["optimizer"]
+    assert optimizer_state["state"][0]["step"] == 6  # Adam's own step count carried over
+
+
+def test_resume_refuses_a_conflicting_setting(data, tmp_path):
+    train("rssm", data, tmp_path / "run", "tiny", {**TINY, "train.steps": 1}, progress=False)
+    with pytest.raises(WorldlabError, match="trained with model.deter=128.*64"):
+        train("rssm", data, tmp_path / "run", None, {"model.deter": 64}, resume=True)
+    with pytest.raises(WorldlabError, match="already holds a trained run"):
+        train("rssm", data, tmp_path / "run", "tiny", {"train.steps": 1})
+
+
+def test_resume_with_a_dataset_of_another_shape_is_refused(data, tmp_path):
+    train("rssm", data, tmp_path / "run", "tiny", {**TINY, "train.steps": 1}, progress=False)
+    other = tmp_path / "other"
+    collect(
+        "bounce",
+        other,
+        episodes=1,
+        max_steps=10,
+        size=64,
+        progress=False,
+        env_kwargs={"num_balls": 1},
+    )
+    with pytest.raises(WorldlabError, match=r"\[64, 64, 3\].*trained on \[32, 32, 3\]"):
+        train("rssm", other, tmp_path / "run", None, {"train.steps": 2}, resume=True)
+
+
+def test_load_gives_the_trained_model(data, tmp_path):
+    train("rssm", data, tmp_path / "run", "tiny", {**TINY, "train.steps": 2}, progress=False)
+    model = worldlab.load(tmp_path / "run")
+    assert model.family == "rssm" and not model.training
+    assert (tmp_path / "run" / "config.json").exists()
+    again = worldlab.load(tmp_path / "run")
+    obs = torch.zeros(1, 2, 32, 32, 3, dtype=torch.uint8)
+    action = torch.zeros(1, 2, dtype=torch.long)
+    torch.manual_seed(0)
+    a = model.render(model.observe(obs, action))
+    torch.manual_seed(0)
+    b = again.render(again.observe(obs, action))
+    assert torch.equal(a, b)
+
+
+def test_missing_and_truncated_checkpoints_are_clear_errors(data, tmp_path):
+    with pytest.raises(WorldlabError, match="not a worldlab run"):
+        worldlab.load(tmp_path / "nothing")
+    train("rssm", data, tmp_path / "run", "tiny", {**TINY, "train.steps": 1}, progress=False)
+    (checkpoint,) = checkpoint_dirs(tmp_path / "run")
+    weights_file = checkpoint / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:1000])
+    with pytest.raises(WorldlabError, match="damaged"):
+        worldlab.load(tmp_path / "run")
+    weights_file.unlink()
+    with pytest.raises(WorldlabError, match="incomplete.*model.safetensors"):
+        worldlab.load(tmp_path / "run")
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous(data, tmp_path):
+    train(
+        "rssm",
+        data,
+        tmp_path / "run",
+        "tiny",
+        {**TINY, "train.steps": 2, "train.checkpoint_every": 1},
+        progress=False,
+    )
+    newest = checkpoint_dirs(tmp_path / "run")[-1]
+    (newest / "model.safetensors").write_bytes(b"junk")
+    with pytest.warns(UserWarning, match="using the older step_00000001"):
+        worldlab.load(tmp_path / "run")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "worldlab.cli.main",
+            "train",
+            "rssm",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--preset",
+            "tiny",
+            "--steps",
+            "100000",
+            "--set",
+            "train.batch_size=2",
+            "--set",
+            "train.seq_len=4",
+            "--set",
+            "train.log_every=1",
+            "--set",
+            "train.checkpoint_every=100000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "interrupted, checkpoint saved" in out
+    (checkpoint,) = checkpoint_dirs(run)
+    assert 0 < int(checkpoint.name.split("_")[1]) < 100000

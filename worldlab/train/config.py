@@ -1,0 +1,141 @@
+"""Run configuration: typed sections, presets, dotted ``--set`` overrides, resume checks.
+
+A run's resolved configuration is saved as ``config.json`` in the run directory::
+
+    {"family": "rssm", "preset": "xs",
+     "model": {...the family's Config dataclass...},
+     "train": {...TrainConfig...},
+     "data": {"path": ..., "env_id": ..., "obs_shape": [...], "action": {...}}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from worldlab.errors import WorldlabError
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    steps: int = 1000  # gradient steps in total (not per call)
+    batch_size: int = 16
+    seq_len: int = 64  # observations per training window
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    threads: int = 0  # CPU threads for torch; 0 = all cores
+    compile: bool = False  # torch.compile the loss (pays on GPUs and big CPUs)
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much training time
+    cross_episodes: bool = True  # windows may run across episode boundaries (is_first)
+
+
+# Fields that may differ on --resume: they change how a run proceeds, not what it trains.
+RESUMABLE_FIELDS = {
+    "train.steps",
+    "train.device",
+    "train.threads",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.log_every",
+    "train.max_minutes",
+    "train.compile",
+    "data.path",
+}
+
+
+def family_config(family_class: type, preset: str | None) -> tuple[Any, str | None]:
+    """The family's Config with a named size preset applied (the family's default if None)."""
+    presets = family_class.presets
+    preset = preset or family_class.default_preset
+    if preset is not None and preset not in presets:
+        raise WorldlabError(
+            f"unknown preset '{preset}' for family '{family_class.family}': "
+            f"choose one of {', '.join(presets)}"
+        )
+    return family_class.Config(**presets.get(preset, {})), preset
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(sections: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Set ``section.field`` values on the dataclasses in ``sections``, type-checked."""
+    for dotted, value in overrides.items():
+        section_name, _, field_name = dotted.partition(".")
+        if section_name not in sections or not field_name:
+            raise WorldlabError(
+                f"--set {dotted}: expected SECTION.FIELD with SECTION one of "
+                f"{', '.join(sections)} (e.g. --set model.deter=128)"
+            )
+        section = sections[section_name]
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        if field_name not in fields:
+            raise WorldlabError(
+                f"--set {dotted}: '{section_name}' has no field '{field_name}'; "
+                f"its fields are {', '.join(fields)}"
+            )
+        setattr(section, field_name, _coerce(dotted, value, getattr(section, field_name)))
+
+
+def _coerce(dotted: str, value: Any, current: Any) -> Any:
+    if current is None or value is None:
+        return value
+    expected = type(current)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise WorldlabError(
+            f"--set {dotted}={value!r}: expected a {expected.__name__} (current value {current!r})"
+        )
+    return value
+
+
+def save_config(path: Path, config: dict[str, Any]) -> None:
+    from worldlab.data.episode import atomic_write_bytes
+
+    text = json.dumps(config, indent=2) + "\n"
+    atomic_write_bytes(Path(path), lambda file: file.write(text.encode()))
+
+
+def load_config(run: Path) -> dict[str, Any]:
+    path = Path(run) / "config.json"
+    if not path.exists():
+        raise WorldlabError(
+            f"'{run}' is not a worldlab run: it has no config.json. "
+            "Train one with `worldlab train rssm --data DIR --out RUN`"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise WorldlabError(f"{path} is corrupt ({error})") from None
+
+
+def check_resume(saved: dict[str, Any], explicit: dict[str, Any]) -> list[str]:
+    """Compare explicit command-line values with a saved run's config.
+
+    Returns notes for allowed changes; raises for a change that would alter what
+    the run trains, since silently preferring either side would be wrong.
+    """
+    notes = []
+    for dotted, value in explicit.items():
+        section, _, name = dotted.partition(".")
+        old = saved.get(section, {}).get(name) if section in saved else saved.get(dotted)
+        if old == value:
+            continue
+        if dotted in RESUMABLE_FIELDS:
+            notes.append(f"{dotted}: {old!r} → {value!r}")
+            continue
+        raise WorldlabError(
+            f"--resume: this run was trained with {dotted}={old!r}, but the command line gives "
+            f"{value!r}. A resumed run keeps what it trains; drop the option to continue, or "
+            f"start a new run with another --out. (Changeable on resume: "
+            f"{', '.join(sorted(RESUMABLE_FIELDS))})"
+        )
+    return notes
