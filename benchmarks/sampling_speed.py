@@ -41,10 +41,12 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             median = statistics.median(times)
             frames = args.batch * args.seq / median
-            print(f"sample({args.batch}×{args.seq}, cross_episodes={crossing}) from "
-                  f"{len(dataset)} episodes / {dataset.num_steps:,} steps: median "
-                  f"{median * 1e3:.2f} ms/batch = {1 / median:,.0f} batches/s = "
-                  f"{frames:,.0f} frames/s")
+            print(
+                f"sample({args.batch}×{args.seq}, cross_episodes={crossing}) from "
+                f"{len(dataset)} episodes / {dataset.num_steps:,} steps: median "
+                f"{median * 1e3:.2f} ms/batch = {1 / median:,.0f} batches/s = "
+                f"{frames:,.0f} frames/s"
+            )
 
 
 if __name__ == "__main__":

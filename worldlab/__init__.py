@@ -8,4 +8,12 @@ __version__ = "0.1.0"
 
 from worldlab.worlds import make_env  # noqa: E402  (registers the built-in worlds)
 
-__all__ = ["__version__", "make_env"]
+
+def load(run, device="cpu"):
+    """A ready world model from a run directory, whatever its family (see ``worldlab.train``)."""
+    from worldlab.train.checkpoint import load as load_run
+
+    return load_run(run, device)
+
+
+__all__ = ["__version__", "load", "make_env"]

@@ -27,7 +27,8 @@ def parse_assignments(items: list[str] | None, what: str = "--set") -> dict[str,
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise WorldlabError(f"{what} '{item}' is malformed: expected KEY=VALUE, "
-                                f"for example {what} num_balls=2")
+            raise WorldlabError(
+                f"{what} '{item}' is malformed: expected KEY=VALUE, for example {what} name=3"
+            )
         result[key.strip()] = parse_value(value)
     return result

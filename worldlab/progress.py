@@ -26,8 +26,15 @@ class RateColumn(ProgressColumn):
 
 def progress_bar(enabled: bool = True, extra: str = "") -> Progress:
     """A rich ``Progress`` showing done/total, rate, elapsed and ETA (and an ``extra`` column)."""
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
     if extra:
         columns.append(TextColumn(extra))
     return Progress(*columns, disable=not enabled)

@@ -7,8 +7,12 @@ import pytest
 
 
 def worldlab(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "worldlab.cli.main", *map(str, args)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "worldlab.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"worldlab {args} failed ({result.returncode}):\n{result.stderr}")
     return result
@@ -31,8 +35,21 @@ def test_collect_info_view(tmp_path, env):
 
 
 def test_collect_passes_env_arguments(tmp_path):
-    worldlab("collect", "--env", "bounce", "--episodes", 1, "--max-steps", 3, "--out", tmp_path,
-             "--env-arg", "num_balls=1", "--env-arg", "gravity=0")
+    worldlab(
+        "collect",
+        "--env",
+        "bounce",
+        "--episodes",
+        1,
+        "--max-steps",
+        3,
+        "--out",
+        tmp_path,
+        "--env-arg",
+        "num_balls=1",
+        "--env-arg",
+        "gravity=0",
+    )
     assert "num_balls" in worldlab("data", "info", tmp_path).stdout
 
 
@@ -48,8 +65,7 @@ def test_user_errors_are_messages_not_tracebacks(tmp_path):
     for args, expected in [
         (("data", "info", tmp_path / "missing"), "does not exist"),
         (("collect", "--env", "Nope-v9", "--out", tmp_path / "x"), "unknown environment"),
-        (("collect", "--env", "bounce", "--out", tmp_path / "y", "--env-arg", "oops"),
-         "malformed"),
+        (("collect", "--env", "bounce", "--out", tmp_path / "y", "--env-arg", "oops"), "malformed"),
         (("data", "view", tmp_path / "missing", "--out", tmp_path / "v.txt"), "does not exist"),
     ]:
         result = worldlab(*args, check=False)

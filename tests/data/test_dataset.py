@@ -44,7 +44,7 @@ def test_sampled_window_matches_the_episode(bounce_dir):
     episodes = [dataset.episode(i)["obs"] for i in range(len(dataset))]
     for window in batch["obs"]:
         assert any(
-            np.array_equal(window, ep[s:s + 10]) for ep in episodes for s in range(len(ep) - 9)
+            np.array_equal(window, ep[s : s + 10]) for ep in episodes for s in range(len(ep) - 9)
         )
 
 
@@ -108,10 +108,16 @@ def test_missing_directory_is_a_clear_error(tmp_path):
 
 
 def test_directory_without_manifest_is_a_clear_error(tmp_path):
-    write_episode(tmp_path / episode_filename(0), {
-        "obs": np.zeros((2, 4, 4, 3), np.uint8), "action": np.zeros(2, np.int64),
-        "reward": np.zeros(2, np.float32), "terminated": np.zeros(2, bool),
-        "truncated": np.zeros(2, bool)})
+    write_episode(
+        tmp_path / episode_filename(0),
+        {
+            "obs": np.zeros((2, 4, 4, 3), np.uint8),
+            "action": np.zeros(2, np.int64),
+            "reward": np.zeros(2, np.float32),
+            "terminated": np.zeros(2, bool),
+            "truncated": np.zeros(2, bool),
+        },
+    )
     with pytest.raises(DatasetError, match="not a worldlab dataset"):
         EpisodeDataset(tmp_path)
 
@@ -123,8 +129,7 @@ def test_collecting_another_world_into_a_dataset_is_refused(tmp_path):
 
 
 def test_drop_actions_stores_action_free_episodes(tmp_path):
-    collect("bounce", tmp_path, episodes=1, max_steps=5, size=16, progress=False,
-            drop_actions=True)
+    collect("bounce", tmp_path, episodes=1, max_steps=5, size=16, progress=False, drop_actions=True)
     dataset = EpisodeDataset(tmp_path)
     assert not dataset.has_actions
     assert dataset.episode(0)["action"].shape == (6, 0)

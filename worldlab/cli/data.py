@@ -25,11 +25,18 @@ def info(directory: Path = typer.Argument(..., help="dataset directory")) -> Non
     table = Table(title=f"dataset {directory}", show_header=False)
     rows = [
         ("env", manifest.env_id + (f" {manifest.env_kwargs}" if manifest.env_kwargs else "")),
-        ("episodes", f"{len(dataset) - len([p for p in problems if p in dataset.paths])} readable"
-                     f", {len(problems)} corrupt"),
+        (
+            "episodes",
+            f"{len(dataset) - len([p for p in problems if p in dataset.paths])} readable"
+            f", {len(problems)} corrupt",
+        ),
         ("steps", f"{dataset.num_steps:,}"),
-        ("episode length", f"min {min(lengths)}, mean {sum(lengths) / len(lengths):.1f}, "
-                           f"max {max(lengths)}" if lengths else "-"),
+        (
+            "episode length",
+            f"min {min(lengths)}, mean {sum(lengths) / len(lengths):.1f}, max {max(lengths)}"
+            if lengths
+            else "-",
+        ),
         ("observation", f"{list(dataset.obs_shape)} uint8"),
         ("action space", _describe_action(manifest.action)),
         ("ground-truth state", "yes" if manifest.has_state else "no"),
@@ -42,8 +49,10 @@ def info(directory: Path = typer.Argument(..., help="dataset directory")) -> Non
     for path, problem in sorted(problems.items()):
         console.print(f"[red]corrupt:[/] {path.name}: {problem}")
     if problems:
-        console.print(f"[red]{len(problems)} corrupt episode file(s)[/]; the other episodes stay "
-                      "usable. Rerun `worldlab collect` into this directory to recollect them.")
+        console.print(
+            f"[red]{len(problems)} corrupt episode file(s)[/]; the other episodes stay "
+            "usable. Rerun `worldlab collect` into this directory to recollect them."
+        )
         raise typer.Exit(1)
 
 

@@ -11,11 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from worldlab.cli.data import data_app
+from worldlab.cli.train import train
 from worldlab.errors import WorldlabError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="worldlab: collect, train, imagine, evaluate, act with, play world models.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="worldlab: collect, train, imagine, evaluate, act with, play world models.",
+)
 app.add_typer(data_app, name="data")
+app.command()(train)
 console = Console()
 
 
@@ -36,8 +41,12 @@ def envs() -> None:
         suites.add_column(column)
     for suite, installed in suites_status().items():
         _, extra, example = SUITES[suite]
-        suites.add_row(suite, "yes" if installed else "no", example,
-                       "-" if extra is None else escape(f"pip install 'worldlab[{extra}]'"))
+        suites.add_row(
+            suite,
+            "yes" if installed else "no",
+            example,
+            "-" if extra is None else escape(f"pip install 'worldlab[{extra}]'"),
+        )
     console.print(suites)
 
 
@@ -51,18 +60,29 @@ def collect(
     seed: int = typer.Option(0, help="episode i is played with seed + i"),
     size: int = typer.Option(64, min=8, help="frame size in pixels (square)"),
     drop_actions: bool = typer.Option(False, help="store no actions, as if from video"),
-    env_arg: list[str] | None = typer.Option(None, "--env-arg",
-                                                help="environment keyword KEY=VALUE (repeatable)"),
+    env_arg: list[str] | None = typer.Option(
+        None, "--env-arg", help="environment keyword KEY=VALUE (repeatable)"
+    ),
 ) -> None:
     """Collect episodes from a world into a dataset directory."""
     from worldlab.config import parse_assignments
     from worldlab.data import collect as collect_episodes
 
-    manifest = collect_episodes(env, out, episodes, max_steps=max_steps, policy=policy, seed=seed,
-                                size=size, env_kwargs=parse_assignments(env_arg, "--env-arg"),
-                                drop_actions=drop_actions)
-    console.print(f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps "
-                  f"of {manifest.env_id}")
+    manifest = collect_episodes(
+        env,
+        out,
+        episodes,
+        max_steps=max_steps,
+        policy=policy,
+        seed=seed,
+        size=size,
+        env_kwargs=parse_assignments(env_arg, "--env-arg"),
+        drop_actions=drop_actions,
+    )
+    console.print(
+        f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps "
+        f"of {manifest.env_id}"
+    )
 
 
 def main() -> None:

@@ -6,5 +6,4 @@ from worldlab.data.episode import read_episode, write_episode
 from worldlab.data.manifest import Manifest
 from worldlab.data.video import write_video
 
-__all__ = ["EpisodeDataset", "Manifest", "collect", "read_episode", "write_episode",
-           "write_video"]
+__all__ = ["EpisodeDataset", "Manifest", "collect", "read_episode", "write_episode", "write_video"]

@@ -26,8 +26,13 @@ Policy = Callable[[np.ndarray, gymnasium.Space], Any]
 POLICIES = ("random",)
 
 
-def run_episode(env: gymnasium.Env, seed: int, max_steps: int | None = None,
-                policy: Policy | None = None, drop_actions: bool = False) -> dict[str, np.ndarray]:
+def run_episode(
+    env: gymnasium.Env,
+    seed: int,
+    max_steps: int | None = None,
+    policy: Policy | None = None,
+    drop_actions: bool = False,
+) -> dict[str, np.ndarray]:
     """Play one episode; return its arrays in the episode-file layout."""
     env.action_space.seed(seed)
     obs, info = env.reset(seed=seed)
@@ -76,10 +81,18 @@ def _stack_actions(actions: list, space: gymnasium.Space) -> np.ndarray:
     return np.stack(actions).astype(np.float32)
 
 
-def collect(env: str, out: str | Path, episodes: int, max_steps: int | None = None,
-            policy: str | Policy = "random", seed: int = 0, size: int = 64,
-            env_kwargs: dict[str, Any] | None = None, drop_actions: bool = False,
-            progress: bool = True) -> Manifest:
+def collect(
+    env: str,
+    out: str | Path,
+    episodes: int,
+    max_steps: int | None = None,
+    policy: str | Policy = "random",
+    seed: int = 0,
+    size: int = 64,
+    env_kwargs: dict[str, Any] | None = None,
+    drop_actions: bool = False,
+    progress: bool = True,
+) -> Manifest:
     """Fill ``out`` with episodes ``0..episodes-1`` of ``env``; return the manifest.
 
     Existing readable episodes are kept; missing or unreadable ones are collected.
@@ -112,11 +125,16 @@ def collect(env: str, out: str | Path, episodes: int, max_steps: int | None = No
     return manifest
 
 
-def _open_manifest(out: Path, env_id: str, world: gymnasium.Env, env_kwargs: dict,
-                   drop_actions: bool) -> Manifest:
-    fresh = Manifest(env_id=env_id, obs_shape=list(world.observation_space.shape),
-                     action=action_spec(None if drop_actions else world.action_space),
-                     env_kwargs=env_kwargs, worldlab_version=worldlab.__version__)
+def _open_manifest(
+    out: Path, env_id: str, world: gymnasium.Env, env_kwargs: dict, drop_actions: bool
+) -> Manifest:
+    fresh = Manifest(
+        env_id=env_id,
+        obs_shape=list(world.observation_space.shape),
+        action=action_spec(None if drop_actions else world.action_space),
+        env_kwargs=env_kwargs,
+        worldlab_version=worldlab.__version__,
+    )
     if out.exists() and (out / "manifest.json").exists():
         existing = Manifest.load(out)
         for field_name in ("env_id", "obs_shape", "action", "env_kwargs"):
@@ -124,7 +142,8 @@ def _open_manifest(out: Path, env_id: str, world: gymnasium.Env, env_kwargs: dic
                 raise DatasetError(
                     f"{out} already holds a dataset with {field_name}="
                     f"{getattr(existing, field_name)}, but this collection has "
-                    f"{getattr(fresh, field_name)}; choose another --out directory")
+                    f"{getattr(fresh, field_name)}; choose another --out directory"
+                )
         return existing
     out.mkdir(parents=True, exist_ok=True)
     fresh.save(out)

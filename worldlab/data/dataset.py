@@ -30,12 +30,13 @@ class EpisodeDataset:
     (and ``state [B, T, S]`` when the world records it).
     """
 
-    def __init__(self, root: str | Path, episodes: list[int] | None = None,
-                 max_open: int = 256):
+    def __init__(self, root: str | Path, episodes: list[int] | None = None, max_open: int = 256):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DatasetError(f"dataset directory '{self.root}' does not exist. Create it with "
-                               f"`worldlab collect --env bounce --episodes 20 --out {self.root}`")
+            raise DatasetError(
+                f"dataset directory '{self.root}' does not exist. Create it with "
+                f"`worldlab collect --env bounce --episodes 20 --out {self.root}`"
+            )
         self.manifest = Manifest.load(self.root)
         self._subset = None if episodes is None else set(episodes)
         self._open: OrderedDict[Path, dict[str, np.ndarray]] = OrderedDict()
@@ -110,20 +111,30 @@ class EpisodeDataset:
     def episode(self, index: int) -> dict[str, np.ndarray]:
         """The ``index``-th readable episode, whole, as in-memory arrays with ``is_first``."""
         if not 0 <= index < len(self.paths):
-            raise DatasetError(f"episode {index} does not exist: {self.root} has "
-                               f"{len(self.paths)} readable episodes (0..{len(self.paths) - 1})")
+            raise DatasetError(
+                f"episode {index} does not exist: {self.root} has "
+                f"{len(self.paths)} readable episodes (0..{len(self.paths) - 1})"
+            )
         return self._window(self.paths[index], 0, self._lengths[self.paths[index]])
 
     def _window(self, path: Path, start: int, length: int) -> dict[str, np.ndarray]:
         arrays = self._arrays(path)
-        out = {key: np.array(array[start:start + length]) for key, array in arrays.items()
-               if key != "truncated"}
+        out = {
+            key: np.array(array[start : start + length])
+            for key, array in arrays.items()
+            if key != "truncated"
+        }
         out["is_first"] = np.zeros(length, bool)
         out["is_first"][0] = start == 0
         return out
 
-    def sample(self, batch_size: int, length: int, rng: np.random.Generator | None = None,
-               cross_episodes: bool = False) -> dict[str, np.ndarray]:
+    def sample(
+        self,
+        batch_size: int,
+        length: int,
+        rng: np.random.Generator | None = None,
+        cross_episodes: bool = False,
+    ) -> dict[str, np.ndarray]:
         """Sample ``batch_size`` random windows of ``length`` observations.
 
         Without ``cross_episodes`` every window lies inside one episode (episodes
@@ -136,18 +147,22 @@ class EpisodeDataset:
         if not self.paths:
             raise DatasetError(f"{self.root} has no readable episodes to sample from")
         if cross_episodes:
-            windows = [self._crossing_window(int(rng.integers(0, self._cumulative[-1])), length)
-                       for _ in range(batch_size)]
+            windows = [
+                self._crossing_window(int(rng.integers(0, self._cumulative[-1])), length)
+                for _ in range(batch_size)
+            ]
         else:
             lengths = np.array(self.lengths)
             starts = np.maximum(lengths - length + 1, 0)
             if starts.sum() == 0:
                 raise DatasetError(
                     f"no episode in {self.root} has {length} observations (longest: "
-                    f"{lengths.max()}); sample shorter windows or collect longer episodes")
+                    f"{lengths.max()}); sample shorter windows or collect longer episodes"
+                )
             chosen = rng.choice(len(self.paths), size=batch_size, p=starts / starts.sum())
-            windows = [self._window(self.paths[i], int(rng.integers(0, starts[i])), length)
-                       for i in chosen]
+            windows = [
+                self._window(self.paths[i], int(rng.integers(0, starts[i])), length) for i in chosen
+            ]
         return {key: np.stack([w[key] for w in windows]) for key in windows[0]}
 
     def _crossing_window(self, flat_start: int, length: int) -> dict[str, np.ndarray]:

@@ -69,8 +69,9 @@ def check_episode(arrays: dict[str, np.ndarray], name: str = "episode") -> int:
         raise CorruptEpisodeError(f"{name}: holds no observation")
     obs = arrays["obs"]
     if obs.dtype != np.uint8 or obs.ndim != 4:
-        raise CorruptEpisodeError(f"{name}: obs must be [L, H, W, C] uint8, got "
-                                  f"{list(obs.shape)} {obs.dtype}")
+        raise CorruptEpisodeError(
+            f"{name}: obs must be [L, H, W, C] uint8, got {list(obs.shape)} {obs.dtype}"
+        )
     for key, array in arrays.items():
         if len(array) != length:
             raise CorruptEpisodeError(f"{name}: '{key}' has length {len(array)}, obs has {length}")
@@ -121,18 +122,29 @@ def _memmap_npz(path: Path) -> dict[str, np.ndarray]:
             name_length, extra_length = struct.unpack("<HH", header[26:30])
             file.seek(info.header_offset + 30 + name_length + extra_length)
             version = np.lib.format.read_magic(file)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran_order, dtype = read_header(file)
             offset = file.tell()
-            if offset + int(np.prod(shape)) * dtype.itemsize > info.header_offset + 30 + \
-                    name_length + extra_length + info.file_size:
+            if (
+                offset + int(np.prod(shape)) * dtype.itemsize
+                > info.header_offset + 30 + name_length + extra_length + info.file_size
+            ):
                 raise ValueError(f"member '{info.filename}' is truncated")
             if dtype.hasobject:
                 raise ValueError(f"member '{info.filename}' holds Python objects")
             if int(np.prod(shape)) == 0:
                 arrays[key] = np.zeros(shape, dtype)
             else:
-                arrays[key] = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                                        order="F" if fortran_order else "C")
+                arrays[key] = np.memmap(
+                    path,
+                    dtype=dtype,
+                    mode="r",
+                    offset=offset,
+                    shape=shape,
+                    order="F" if fortran_order else "C",
+                )
     return arrays

@@ -29,9 +29,12 @@ def action_spec(space: gymnasium.Space | None) -> dict[str, Any]:
     if isinstance(space, gymnasium.spaces.Discrete):
         return {"type": "discrete", "n": int(space.n)}
     if isinstance(space, gymnasium.spaces.Box):
-        return {"type": "box", "shape": list(space.shape),
-                "low": np.asarray(space.low, float).ravel().tolist(),
-                "high": np.asarray(space.high, float).ravel().tolist()}
+        return {
+            "type": "box",
+            "shape": list(space.shape),
+            "low": np.asarray(space.low, float).ravel().tolist(),
+            "high": np.asarray(space.high, float).ravel().tolist(),
+        }
     raise DatasetError(f"action space {space} is not supported: use Discrete or Box actions")
 
 
@@ -73,8 +76,12 @@ class Manifest:
             data = json.loads(path.read_text())
             return cls(**data)
         except FileNotFoundError:
-            raise DatasetError(f"{root} has no {MANIFEST_NAME}: it is not a worldlab dataset. "
-                               "Create one with `worldlab collect --env ENV --out DIR`") from None
+            raise DatasetError(
+                f"{root} has no {MANIFEST_NAME}: it is not a worldlab dataset. "
+                "Create one with `worldlab collect --env ENV --out DIR`"
+            ) from None
         except (json.JSONDecodeError, TypeError) as error:
-            raise DatasetError(f"{path} is corrupt ({error}); delete it and rerun "
-                               "`worldlab collect` into the same directory to rebuild it") from None
+            raise DatasetError(
+                f"{path} is corrupt ({error}); delete it and rerun "
+                "`worldlab collect` into the same directory to rebuild it"
+            ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,21 @@ def write_video(frames: np.ndarray, path: str | Path, fps: int = 15, scale: int 
     # Even sizes keep H.264 encoders happy.
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if path.suffix.lower() == ".gif":
-        imageio.mimwrite(tmp, list(frames), duration=1000 / fps, loop=0)
-    else:
-        imageio.mimwrite(tmp, list(frames), fps=fps, codec="libx264", quality=8,
-                         macro_block_size=1, ffmpeg_log_level="error")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        if path.suffix.lower() == ".gif":
+            imageio.mimwrite(tmp, list(frames), duration=1000 / fps, loop=0)
+        else:
+            imageio.mimwrite(
+                tmp,
+                list(frames),
+                fps=fps,
+                codec="libx264",
+                quality=8,
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+            )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -10,12 +10,21 @@ from __future__ import annotations
 import gymnasium
 
 BUILTIN_WORLDS = {
-    "bounce": ("worldlab/Bounce-v0", "worldlab.worlds.bounce:BounceEnv",
-               "balls under gravity with elastic collisions, an occluder and a pushable ball"),
-    "reach": ("worldlab/Reach-v0", "worldlab.worlds.reach:ReachEnv",
-              "a point mass steered by 2-D continuous actions to a target"),
-    "platformer": ("worldlab/Platformer-v0", "worldlab.worlds.platformer:PlatformerEnv",
-                   "a side-scroller: run, jump between platforms, collect coins"),
+    "bounce": (
+        "worldlab/Bounce-v0",
+        "worldlab.worlds.bounce:BounceEnv",
+        "balls under gravity with elastic collisions, an occluder and a pushable ball",
+    ),
+    "reach": (
+        "worldlab/Reach-v0",
+        "worldlab.worlds.reach:ReachEnv",
+        "a point mass steered by 2-D continuous actions to a target",
+    ),
+    "platformer": (
+        "worldlab/Platformer-v0",
+        "worldlab.worlds.platformer:PlatformerEnv",
+        "a side-scroller: run, jump between platforms, collect coins",
+    ),
 }
 
 for _name, (_env_id, _entry_point, _) in BUILTIN_WORLDS.items():

@@ -28,8 +28,18 @@ SUITES = {
 
 # MinAtar channels are drawn with fixed, distinguishable colours.
 _MINATAR_PALETTE = np.array(
-    [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 190]],
+    [
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [210, 245, 60],
+        [250, 190, 190],
+    ],
     dtype=np.uint8,
 )
 
@@ -45,8 +55,10 @@ def resolve_env_id(name: str) -> str:
 
 def suites_status() -> dict[str, bool]:
     """Which optional suites are importable here."""
-    return {suite: importlib.util.find_spec(module) is not None
-            for suite, (module, _, _) in SUITES.items()}
+    return {
+        suite: importlib.util.find_spec(module) is not None
+        for suite, (module, _, _) in SUITES.items()
+    }
 
 
 def _require(suite: str, env_id: str):
@@ -79,8 +91,9 @@ def make_env(name: str, size: int = 64, **kwargs: Any) -> gymnasium.Env:
         _require("minatar", env_id)
         importlib.import_module("minatar.gym").register_envs()
         return MinAtarPixels(_gym_make(env_id, **kwargs), size)
-    return PixelObservation(_gym_make(env_id, render_mode="rgb_array", **kwargs), size,
-                            source="render")
+    return PixelObservation(
+        _gym_make(env_id, render_mode="rgb_array", **kwargs), size, source="render"
+    )
 
 
 def _gym_make(env_id: str, **kwargs: Any) -> gymnasium.Env:
@@ -89,10 +102,15 @@ def _gym_make(env_id: str, **kwargs: Any) -> gymnasium.Env:
     except gymnasium.error.DependencyNotInstalled as error:
         extra = "box2d" if "box2d" in str(error).lower() else None
         hint = f"pip install 'worldlab[{extra}]'" if extra else "install the package it names"
-        raise MissingExtraError(f"'{env_id}' needs a package that is not installed: "
-                                f"{error}. Install it with: {hint}") from None
-    except (gymnasium.error.NameNotFound, gymnasium.error.NamespaceNotFound,
-            gymnasium.error.VersionNotFound, gymnasium.error.Error) as error:
+        raise MissingExtraError(
+            f"'{env_id}' needs a package that is not installed: {error}. Install it with: {hint}"
+        ) from None
+    except (
+        gymnasium.error.NameNotFound,
+        gymnasium.error.NamespaceNotFound,
+        gymnasium.error.VersionNotFound,
+        gymnasium.error.Error,
+    ) as error:
         from worldlab.worlds import BUILTIN_WORLDS
 
         raise UnknownWorldError(
