@@ -67,6 +67,14 @@ def test_user_errors_are_messages_not_tracebacks(tmp_path):
         (("collect", "--env", "Nope-v9", "--out", tmp_path / "x"), "unknown environment"),
         (("collect", "--env", "bounce", "--out", tmp_path / "y", "--env-arg", "oops"), "malformed"),
         (("data", "view", tmp_path / "missing", "--out", tmp_path / "v.txt"), "does not exist"),
+        (
+            ("collect", "--env", "bounce", "--episodes", "x", "--out", tmp_path / "z"),
+            "Invalid value",
+        ),
+        (
+            ("train", "rssm", "--data", tmp_path / "missing", "--out", tmp_path / "r"),
+            "does not exist",
+        ),
     ]:
         result = worldlab(*args, check=False)
         assert result.returncode == 2, args

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from worldlab.cli.bench import bench_app
 from worldlab.cli.data import data_app
+from worldlab.cli.model import evaluate, imagine
 from worldlab.cli.train import train
 from worldlab.errors import WorldlabError
 
@@ -20,7 +22,10 @@ app = typer.Typer(
     help="worldlab: collect, train, imagine, evaluate, act with, play world models.",
 )
 app.add_typer(data_app, name="data")
+app.add_typer(bench_app, name="bench")
 app.command()(train)
+app.command()(imagine)
+app.command()(evaluate)
 console = Console()
 
 
@@ -85,6 +90,27 @@ def collect(
     )
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), help="where data, run, videos and report go"),
+    minutes: float | None = typer.Option(None, help="training time budget (default 3.5)"),
+    steps: int | None = typer.Option(None, help="train exactly this many steps instead"),
+) -> None:
+    """Collect bounce, train an RSSM on CPU, evaluate it and write OUT/report.html."""
+    from worldlab.demo import DemoSettings, run_demo
+
+    settings = DemoSettings()
+    if minutes is not None:
+        settings.train["train.max_minutes"] = minutes
+    if steps is not None:
+        settings.train.update({"train.steps": steps, "train.max_minutes": None})
+    report = run_demo(out, settings)
+    from worldlab.cli.model import print_summary
+
+    print_summary(report)
+    console.print(f"[green]{out / 'report.html'}[/] and {out / 'report.json'}")
+
+
 def main() -> None:
     """Run the CLI; a user's mistake prints its message (no traceback) and exits 2."""
     try:
@@ -98,10 +124,9 @@ def main() -> None:
         sys.exit(done.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
+    except Exception as error:
+        # Usage errors (bad option, missing argument) come from typer's click layer.
+        if hasattr(error, "show") and hasattr(error, "exit_code"):
             error.show()
             sys.exit(error.exit_code)
         raise

@@ -10,10 +10,12 @@ from worldlab.evaluate.open_loop import (
     save_report,
 )
 from worldlab.evaluate.report import write_html_report
+from worldlab.evaluate.run import evaluate_run
 
 __all__ = [
     "comparison_frames",
     "evaluate_open_loop",
+    "evaluate_run",
     "imagine_episode",
     "mean_ci",
     "mean_dataset_frame",

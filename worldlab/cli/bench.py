@@ -1,0 +1,45 @@
+"""``worldlab bench ...`` — speed measurements users can rerun."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+bench_app = typer.Typer(no_args_is_help=True, help="Measure training speed.")
+console = Console()
+
+
+@bench_app.command("train")
+def train(
+    family: str = typer.Argument("rssm"),
+    preset: str | None = typer.Option("xs", help="size preset"),
+    batch: int = typer.Option(16, min=1),
+    seq: int = typer.Option(64, min=2, help="sequence length"),
+    size: int = typer.Option(64, help="image size"),
+    steps: int = typer.Option(6, min=1, help="timed steps (after 2 warm-up steps)"),
+    threads: int = typer.Option(2, min=1),
+    compile: bool = typer.Option(False, help="torch.compile the loss"),
+    set_: list[str] | None = typer.Option(None, "--set", help="model.FIELD=VALUE"),
+) -> None:
+    """World-model gradient steps/s (forward + backward + optimizer) and peak memory."""
+    from worldlab.bench import bench_train
+    from worldlab.config import parse_assignments
+
+    result = bench_train(
+        family,
+        preset,
+        batch,
+        seq,
+        size,
+        steps,
+        threads=threads,
+        overrides=parse_assignments(set_),
+        compile=compile,
+    )
+    console.print(
+        f"{result['family']} preset={result['preset']} ({result['parameters']:,} parameters), "
+        f"batch {batch} × seq {seq} at {size}×{size}, {threads} threads: "
+        f"[bold]{result['steps_per_second']:.3f} steps/s[/] "
+        f"({result['seconds_per_step'] * 1000:.0f} ms/step, median of {steps}), "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
