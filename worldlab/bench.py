@@ -16,6 +16,7 @@ import torch
 
 from worldlab.models import ActionSpec, get_family
 from worldlab.train.config import apply_overrides, family_config
+from worldlab.train.trainer import autocast
 
 
 def random_batch(batch: int, seq: int, size: int, actions: int, seed: int = 0) -> dict:
@@ -42,6 +43,7 @@ def bench_train(
     threads: int = 2,
     overrides: dict[str, Any] | None = None,
     compile: bool = False,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Median seconds per gradient step; returns a dict of the measurement."""
     torch.set_num_threads(threads)
@@ -53,9 +55,11 @@ def bench_train(
     optimizer = model.optimizer()
     loss_fn = torch.compile(model) if compile else model
     data = random_batch(batch, seq, size, actions=2)
+    context = autocast(torch.device("cpu"), precision)
 
     def step() -> None:
-        loss, _ = loss_fn(data)
+        with context:
+            loss, _ = loss_fn(data)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if model.grad_clip:
@@ -77,6 +81,7 @@ def bench_train(
         "seq": seq,
         "size": size,
         "threads": threads,
+        "precision": precision,
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds_per_step": median,
         "steps_per_second": 1 / median,

@@ -19,11 +19,21 @@ import numpy as np
 import torch
 
 from worldlab.data import EpisodeDataset
+from worldlab.errors import WorldlabError
 from worldlab.models import ActionSpec, WorldModel, get_family
 from worldlab.progress import progress_bar
 from worldlab.train import distributed
 from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
 from worldlab.train.config import TrainConfig, save_config
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast (DreamerV3's default compute precision), or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision != "fp32":
+        raise WorldlabError(f"precision '{precision}' is not supported: use fp32 or bf16")
+    return contextlib.nullcontext()
 
 
 def batch_to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
@@ -139,11 +149,7 @@ class Trainer:
         if self.ranks.distributed:
             model = torch.nn.parallel.DistributedDataParallel(model)
         loss_fn = torch.compile(model) if t.compile else model
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if t.precision == "bf16"
-            else contextlib.nullcontext()
-        )
+        precision = autocast(self.device, t.precision)
         totals: dict[str, float] = {}
         count, interrupted, last_saved = 0, False, self.step
         start_step, started = self.step, time.perf_counter()
@@ -166,7 +172,7 @@ class Trainer:
                     )
                     torch.manual_seed(seed)
                     model.train()
-                    with autocast:
+                    with precision:
                         loss, metrics = loss_fn(batch_to_torch(batch, self.device))
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
