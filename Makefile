@@ -19,8 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: setup
-	$(BIN)/worldlab collect --env bounce --episodes 20 --max-steps 100 --out $(DEMO_OUT)/bounce
-	$(BIN)/worldlab data info $(DEMO_OUT)/bounce
+	$(BIN)/worldlab demo --out $(DEMO_OUT)
 
 test: setup
 	$(BIN)/pytest

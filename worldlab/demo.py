@@ -24,7 +24,7 @@ class DemoSettings:
     env_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"num_balls": 2, "radius_range": [0.1, 0.15]}
     )
-    train_episodes: int = 100
+    train_episodes: int = 500
     test_episodes: int = 20
     episode_steps: int = 100
     preset: str = "demo"
@@ -32,7 +32,8 @@ class DemoSettings:
         default_factory=lambda: {
             "train.batch_size": 16,
             "train.seq_len": 32,
-            "model.lr": 1e-3,
+            "model.lr": 1e-3,  # paper: 1e-4; 10× learns this small world within minutes
+            "train.precision": "bf16",  # DreamerV3's own default; ~1.2× faster on this CPU
             "train.max_minutes": 3.5,
             "train.steps": 100_000,
             "train.checkpoint_every": 250,
