@@ -57,23 +57,21 @@ class RSSM(nn.Module):
         )
 
     # -- distributions --------------------------------------------------------------
-    def _logits(self, raw: torch.Tensor) -> torch.Tensor:
-        """Reshape to ``[..., S, K]`` and mix in ``unimix`` uniform; returns log-probabilities."""
+    def _probs(self, raw: torch.Tensor) -> torch.Tensor:
+        """Reshape to ``[..., S, K]`` probabilities with ``unimix`` uniform mixed in."""
         c = self.config
         probs = raw.float().reshape(*raw.shape[:-1], c.stoch, c.classes).softmax(-1)
-        probs = (1 - c.unimix) * probs + c.unimix / c.classes
-        return probs.log()
+        return probs.mul(1 - c.unimix).add_(c.unimix / c.classes)
 
-    def _sample(self, log_probs: torch.Tensor, mode: bool = False) -> torch.Tensor:
-        """One-hot sample with straight-through gradients."""
+    def _sample(self, probs: torch.Tensor, mode: bool = False) -> torch.Tensor:
+        """One-hot sample ``[..., S, K]`` with straight-through gradients."""
         if mode:
-            index = log_probs.argmax(-1)
+            index = probs.argmax(-1, keepdim=True)
         else:
-            gumbel = -torch.log(-torch.log(torch.rand_like(log_probs).clamp_(1e-20, 1.0)))
-            index = (log_probs + gumbel).argmax(-1)
-        one_hot = F.one_hot(index, self.config.classes).to(log_probs.dtype)
-        probs = log_probs.exp()
-        return one_hot + probs - probs.detach()
+            flat = probs.detach().reshape(-1, self.config.classes)
+            index = torch.multinomial(flat, 1).reshape(*probs.shape[:-1], 1)
+        one_hot = torch.zeros_like(probs).scatter_(-1, index, 1.0)
+        return probs + (one_hot - probs).detach()
 
     # -- state ---------------------------------------------------------------------
     def initial(self, batch: int, device: torch.device) -> RSSMState:
@@ -105,32 +103,38 @@ class RSSM(nn.Module):
         batch, steps = embeds.shape[:2]
         state = state or self.initial(batch, embeds.device)
         keep = (~is_first).to(embeds.dtype).unsqueeze(-1)  # [B, T, 1]
-        action_part = self._action_part(actions * keep)  # zero the action into a first frame
-        embed_part = self.post_embed(embeds)
-        deter, stoch = state.deter, state.stoch
-        deters, logits, stochs = [], [], []
+        # Everything that does not depend on the previous step is computed for all
+        # steps at once, time-major so each step reads a contiguous slice.
+        action_part = self._action_part(actions * keep).transpose(0, 1).contiguous()
+        embed_part = self.post_embed(embeds).transpose(0, 1).contiguous()
+        mask = keep.transpose(0, 1).contiguous()
+        resets = is_first.any(0).tolist()
+        stoch_weight, post_weight = self.stoch_in.weight.t(), self.post_deter.weight.t()
+        deter, stoch = state.deter, state.stoch.flatten(-2)
+        deters, probs, stochs = [], [], []
         for t in range(steps):
-            mask = keep[:, t]
-            deter = deter * mask
-            stoch = stoch * mask.unsqueeze(-1)
-            x = self.in_norm(self.stoch_in(stoch.flatten(-2)) + action_part[:, t])
+            if resets[t]:
+                deter, stoch = deter * mask[t], stoch * mask[t]
+            x = self.in_norm(torch.addmm(action_part[t], stoch, stoch_weight))
             deter = self.gru(self.gru.input_part(x), deter)
-            post = self._logits(self.post_net(self.post_deter(deter) + embed_part[:, t]))
-            stoch = self._sample(post)
+            post = self._probs(self.post_net(torch.addmm(embed_part[t], deter, post_weight)))
+            sample = self._sample(post)
+            stoch = sample.flatten(-2)
             deters.append(deter)
-            logits.append(post)
-            stochs.append(stoch)
-        return torch.stack(deters, 1), torch.stack(logits, 1), torch.stack(stochs, 1)
+            probs.append(post)
+            stochs.append(sample)
+        post_logprobs = torch.stack(probs, 1).log()
+        return torch.stack(deters, 1), post_logprobs, torch.stack(stochs, 1)
 
     def prior(self, deter: torch.Tensor) -> torch.Tensor:
         """Prior log-probabilities ``[..., S, K]`` from deterministic states ``[..., D]``."""
-        return self._logits(self.prior_net(deter))
+        return self._probs(self.prior_net(deter)).log()
 
     def imagine_step(self, state: RSSMState, action: torch.Tensor, mode: bool = False) -> RSSMState:
         """``h' = f(h, z, a)``, ``z' ~ p(z' | h')``: one step without observations."""
         x = self.in_norm(self.stoch_in(state.stoch.flatten(-2)) + self._action_part(action))
         deter = self.gru(self.gru.input_part(x), state.deter)
-        return RSSMState(deter, self._sample(self.prior(deter), mode=mode))
+        return RSSMState(deter, self._sample(self._probs(self.prior_net(deter)), mode=mode))
 
 
 def categorical_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:

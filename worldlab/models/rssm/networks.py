@@ -122,13 +122,13 @@ class NormGRUCell(nn.Module):
     def forward(self, gates_from_input: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         batch = state.shape[0]
         if self.blocks == 1:
-            recurrent = state @ self.recurrent_weights[0]
+            gates = torch.addmm(gates_from_input, state, self.recurrent_weights[0])
         else:
             grouped = state.reshape(batch, self.blocks, 1, -1)
             recurrent = (grouped @ self.recurrent_weights).reshape(batch, self.blocks, 3, -1)
-            recurrent = recurrent.transpose(1, 2).reshape(batch, 3 * self.units)
-        gates = self.norm(gates_from_input + recurrent)
-        reset, candidate, update = gates.chunk(3, -1)
+            gates = gates_from_input + recurrent.transpose(1, 2).reshape(batch, 3 * self.units)
+        reset, candidate, update = self.norm(gates).chunk(3, -1)
         candidate = torch.tanh(torch.sigmoid(reset) * candidate)
-        update = torch.sigmoid(update - 1)
-        return update * candidate + (1 - update) * state
+        # update * candidate + (1 - update) * state, in one op
+        update = torch.sigmoid(update - 1).to(state.dtype)
+        return torch.lerp(state, candidate.to(state.dtype), update)
