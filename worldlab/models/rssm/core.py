@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from worldlab.models.blocks import DenseBlock
 from worldlab.models.rssm.config import RSSMConfig
