@@ -36,14 +36,15 @@ def setup(device: torch.device) -> Ranks:
 
 
 def finish(ranks: Ranks) -> None:
-    """Leave the group. Workers exit hard: gloo teardown sometimes aborts at interpreter exit."""
+    """Leave the group. Workers other than rank 0 exit hard right here: gloo's teardown at
+    interpreter exit sometimes aborts, and only rank 0 has anything left to report."""
     if not ranks.distributed:
         return
     dist.barrier()
     dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if ranks.rank != 0 or os.environ.get("WORLDLAB_DDP_HARD_EXIT", "1") == "1":
+    if ranks.rank != 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(0)
 
 

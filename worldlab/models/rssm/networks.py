@@ -1,4 +1,4 @@
-"""DreamerV3's networks: CNN encoder/decoder, MLP encoder/decoder for vectors, the LayerNorm GRU."""
+"""DreamerV3's networks: the CNN encoder and decoder and the LayerNorm (block) GRU."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from worldlab.errors import WorldlabError
-from worldlab.models.blocks import ChannelNorm, DenseBlock, symlog
+from worldlab.models.blocks import ChannelNorm
 
 
 def conv_stages(image_size: int, min_resolution: int) -> int:
@@ -68,32 +68,6 @@ class ConvDecoder(nn.Module):
             -1, self.start_channels, self.min_resolution, self.min_resolution
         )
         return self.net(x.contiguous(memory_format=torch.channels_last))
-
-
-class VectorEncoder(nn.Module):
-    """Vector observations: symlog, then dense blocks (DreamerV3's MLP encoder)."""
-
-    def __init__(self, inputs: int, hidden: int, layers: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            *[DenseBlock(inputs if i == 0 else hidden, hidden) for i in range(layers)]
-        )
-        self.output_dims = hidden
-
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        return self.net(symlog(vectors))
-
-
-class VectorDecoder(nn.Module):
-    """Predicts ``symlog(vector)``; the loss compares in symlog space."""
-
-    def __init__(self, features: int, hidden: int, layers: int, outputs: int):
-        super().__init__()
-        blocks = [DenseBlock(features if i == 0 else hidden, hidden) for i in range(layers)]
-        self.net = nn.Sequential(*blocks, nn.Linear(hidden, outputs))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
 
 
 class NormGRUCell(nn.Module):
