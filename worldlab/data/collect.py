@@ -116,6 +116,7 @@ def collect(
             arrays = run_episode(world, seed + index, max_steps, policy, drop_actions)
             write_episode(out / episode_filename(index), arrays)
             manifest.has_state = "state" in arrays
+            manifest.state_dims = int(arrays["state"].shape[-1]) if "state" in arrays else 0
             manifest.episodes += 1
             manifest.steps += len(arrays["obs"]) - 1
             manifest.save(out)

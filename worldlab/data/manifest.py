@@ -58,6 +58,7 @@ class Manifest:
     episodes: int = 0
     steps: int = 0
     has_state: bool = False
+    state_dims: int = 0  # width of the ground-truth state vector, when has_state
     worldlab_version: str = ""
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
 

@@ -33,6 +33,7 @@ class TrainConfig:
     log_every: int = 10
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time
     cross_episodes: bool = True  # windows may run across episode boundaries (is_first)
+    observation: str = "pixels"  # pixels | state (the ground-truth state vectors)
 
 
 # Fields that may differ on --resume: they change how a run proceeds, not what it trains.

@@ -67,6 +67,18 @@ def prepare_run(
     train_config = TrainConfig()
     apply_overrides({"model": model_config, "train": train_config}, overrides)
     manifest = dataset.manifest
+    obs_shape = list(manifest.obs_shape)
+    if train_config.observation == "state":
+        if not manifest.state_dims:
+            raise WorldlabError(
+                f"--set train.observation=state: dataset {dataset.root} records no "
+                "ground-truth state vectors; train on pixels instead"
+            )
+        obs_shape = [manifest.state_dims]
+    elif train_config.observation != "pixels":
+        raise WorldlabError(
+            f"train.observation must be pixels or state, got '{train_config.observation}'"
+        )
     config = {
         "family": family,
         "preset": preset,
@@ -76,7 +88,7 @@ def prepare_run(
             "path": str(Path(data).resolve()),
             "env_id": manifest.env_id,
             "env_kwargs": manifest.env_kwargs,
-            "obs_shape": list(manifest.obs_shape),
+            "obs_shape": obs_shape,
             "action": manifest.action,
         },
     }
@@ -85,7 +97,13 @@ def prepare_run(
 
 def _check_data(config: dict, dataset: EpisodeDataset) -> None:
     expected = list(config["data"]["obs_shape"])
-    if list(dataset.obs_shape) != expected:
+    if config["train"].get("observation") == "state":
+        if dataset.manifest.state_dims != expected[0]:
+            raise WorldlabError(
+                f"dataset {dataset.root} has state vectors of width "
+                f"{dataset.manifest.state_dims}, the checkpoint was trained on {expected[0]}"
+            )
+    elif list(dataset.obs_shape) != expected:
         raise WorldlabError(
             f"dataset {dataset.root} holds {list(dataset.obs_shape)} frames but "
             f"the checkpoint was trained on {expected}; use a dataset collected "

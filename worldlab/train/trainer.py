@@ -170,6 +170,8 @@ class Trainer:
                     batch = self.dataset.sample(
                         t.batch_size, t.seq_len, np.random.default_rng(seed), t.cross_episodes
                     )
+                    if t.observation == "state":
+                        batch["obs"] = batch.pop("state")
                     torch.manual_seed(seed)
                     model.train()
                     with precision:

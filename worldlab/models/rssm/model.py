@@ -7,11 +7,23 @@ from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, WorldModel
-from worldlab.models.blocks import TwoHot, frames_to_input, mlp, output_to_frames
+from worldlab.models.blocks import (
+    TwoHot,
+    frames_to_input,
+    mlp,
+    output_to_frames,
+    symexp,
+    symlog,
+)
 from worldlab.models.registry import register
 from worldlab.models.rssm.config import DEFAULT_PRESET, PRESETS, RSSMConfig
 from worldlab.models.rssm.core import RSSM, RSSMState, categorical_kl
-from worldlab.models.rssm.networks import ConvDecoder, ConvEncoder
+from worldlab.models.rssm.networks import (
+    ConvDecoder,
+    ConvEncoder,
+    VectorEncoder,
+    vector_decoder,
+)
 
 
 @register
@@ -23,28 +35,34 @@ class RSSMWorldModel(WorldModel):
     presets = PRESETS
     default_preset = DEFAULT_PRESET
 
-    def __init__(
-        self, config: RSSMConfig, obs_shape: tuple[int, int, int], action_spec: ActionSpec
-    ):
+    def __init__(self, config: RSSMConfig, obs_shape: tuple[int, ...], action_spec: ActionSpec):
+        """``obs_shape``: ``(H, W, C)`` frames (CNN encoder/decoder) or ``(S,)`` vectors
+        (symlog MLP encoder/decoder), as DreamerV3 handles both."""
         super().__init__(config, obs_shape, action_spec)
-        height, width, channels = obs_shape
-        if height != width:
-            raise WorldlabError(
-                f"rssm needs square frames, got {height}×{width}: collect with "
-                "--size N for N×N frames"
-            )
-        self.encoder = ConvEncoder(channels, height, config.cnn_depth, config.min_resolution)
-        self.rssm = RSSM(config, self.encoder.output_dims, action_spec.input_dims)
         features = config.deter + config.stoch * config.classes
-        self.decoder = ConvDecoder(
-            features, channels, height, config.cnn_depth, config.min_resolution
-        )
+        self.pixels = len(obs_shape) == 3
+        if self.pixels:
+            height, width, channels = obs_shape
+            if height != width:
+                raise WorldlabError(
+                    f"rssm needs square frames, got {height}×{width}: collect with "
+                    "--size N for N×N frames"
+                )
+            depth, min_res = config.cnn_depth, config.min_resolution
+            self.encoder = ConvEncoder(channels, height, depth, min_res)
+            self.decoder = ConvDecoder(features, channels, height, depth, min_res)
+        else:
+            (dims,) = obs_shape
+            self.encoder = VectorEncoder(dims, config.hidden, max(config.head_layers, 2))
+            self.decoder = vector_decoder(features, config.hidden, max(config.head_layers, 2), dims)
+        self.rssm = RSSM(config, self.encoder.output_dims, action_spec.input_dims)
         self.reward_head = mlp(
             features, config.hidden, config.head_layers, config.reward_bins, zero_last=True
         )
         self.continue_head = mlp(features, config.hidden, config.head_layers, 1)
         self.two_hot = TwoHot(config.reward_bins)
-        self.to(memory_format=torch.channels_last)
+        if self.pixels:
+            self.to(memory_format=torch.channels_last)
 
     @property
     def feature_dims(self) -> int:
@@ -55,16 +73,18 @@ class RSSMWorldModel(WorldModel):
         c = self.config
         obs = batch["obs"]
         batch_size, steps = obs.shape[:2]
-        images = frames_to_input(obs)
-        embeds = self.encoder(images).reshape(batch_size, steps, -1)
+        inputs = self._inputs(obs)
+        embeds = self.encoder(inputs).reshape(batch_size, steps, -1)
         actions = self.action_spec.encode(batch["action"])
         deter, post, stoch = self.rssm.observe(embeds, actions, batch["is_first"])
         prior = self.rssm.prior(deter)
         features = torch.cat([deter, stoch.flatten(-2)], -1)
 
         reconstruction = self.decoder(features.reshape(batch_size * steps, -1))
-        # Gaussian log-likelihood with unit variance = squared error summed over pixels.
-        image_loss = F.mse_loss(reconstruction.float(), images, reduction="sum") / len(images)
+        # Unit-variance Gaussian log-likelihood = squared error summed over pixels (or over
+        # symlog vector entries).
+        target = inputs if self.pixels else symlog(inputs)
+        image_loss = F.mse_loss(reconstruction.float(), target, reduction="sum") / len(inputs)
         reward_loss = self.two_hot.loss(self.reward_head(features), batch["reward"]).mean()
         continues = (~batch["terminated"]).float()
         continue_loss = F.binary_cross_entropy_with_logits(
@@ -96,7 +116,7 @@ class RSSMWorldModel(WorldModel):
         self, obs: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor | None = None
     ) -> RSSMState:
         batch_size, steps = obs.shape[:2]
-        embeds = self.encoder(frames_to_input(obs)).reshape(batch_size, steps, -1)
+        embeds = self.encoder(self._inputs(obs)).reshape(batch_size, steps, -1)
         if is_first is None:
             is_first = torch.zeros(batch_size, steps, dtype=torch.bool, device=obs.device)
             is_first[:, 0] = True
@@ -111,8 +131,21 @@ class RSSMWorldModel(WorldModel):
         cont = torch.sigmoid(self.continue_head(features).squeeze(-1))
         return state, reward, cont
 
+    def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """``[B, T, H, W, C] uint8`` → ``[B·T, C, H, W]`` or ``[B, T, S]`` → ``[B·T, S]``."""
+        return frames_to_input(obs) if self.pixels else obs.reshape(-1, obs.shape[-1]).float()
+
     def render(self, state: RSSMState) -> torch.Tensor:
+        if not self.pixels:
+            raise WorldlabError(
+                "this rssm models state vectors, not frames: it has nothing to "
+                "render; use decode_vector(state) for its predicted state"
+            )
         return output_to_frames(self.decoder(state.features))
+
+    def decode_vector(self, state: RSSMState) -> torch.Tensor:
+        """Predicted observation vector ``[B, S]`` of a state-vector model."""
+        return symexp(self.decoder(state.features).float())
 
     def features(self, state: RSSMState) -> torch.Tensor:
         return state.features

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from worldlab.errors import WorldlabError
-from worldlab.models.blocks import ChannelNorm
+from worldlab.models.blocks import ChannelNorm, DenseBlock, mlp, symlog
 
 
 def conv_stages(image_size: int, min_resolution: int) -> int:
@@ -68,6 +68,24 @@ class ConvDecoder(nn.Module):
             -1, self.start_channels, self.min_resolution, self.min_resolution
         )
         return self.net(x.contiguous(memory_format=torch.channels_last))
+
+
+class VectorEncoder(nn.Module):
+    """Vector observations ``[N, S]``: symlog, then dense blocks (DreamerV3's MLP encoder)."""
+
+    def __init__(self, inputs: int, hidden: int, layers: int):
+        super().__init__()
+        blocks = [DenseBlock(inputs if i == 0 else hidden, hidden) for i in range(layers)]
+        self.net = nn.Sequential(*blocks)
+        self.output_dims = hidden
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        return self.net(symlog(vectors.float()))
+
+
+def vector_decoder(features: int, hidden: int, layers: int, outputs: int) -> nn.Module:
+    """Predicts ``symlog(vector)``: the loss compares in symlog space, decoding uses symexp."""
+    return mlp(features, hidden, layers, outputs)
 
 
 class NormGRUCell(nn.Module):
