@@ -89,7 +89,8 @@ def make_env(name: str, size: int = 64, **kwargs: Any) -> gymnasium.Env:
         return PixelObservation(_gym_make(env_id, **kwargs), size, source="obs")
     if env_id.startswith("MinAtar/"):
         _require("minatar", env_id)
-        importlib.import_module("minatar.gym").register_envs()
+        if env_id not in gymnasium.registry:  # register once: re-registering warns
+            importlib.import_module("minatar.gym").register_envs()
         return MinAtarPixels(_gym_make(env_id, **kwargs), size)
     return PixelObservation(
         _gym_make(env_id, render_mode="rgb_array", **kwargs), size, source="render"
