@@ -217,3 +217,29 @@ def test_torchrun_two_processes_train_with_ddp(data, tmp_path):
     assert "step 3 (done)" in result.stdout
     assert [p.name for p in checkpoint_dirs(run)] == ["step_00000003"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 logs alone
+
+
+def test_save_load_evaluate_gives_identical_numbers(data, tmp_path):
+    from worldlab.data import EpisodeDataset
+    from worldlab.evaluate import evaluate_open_loop
+    from worldlab.train.setup import prepare_run
+    from worldlab.train.trainer import Trainer
+
+    config, _ = prepare_run("rssm", data, tmp_path / "run", "tiny", {**TINY, "train.steps": 3})
+    trainer = Trainer(tmp_path / "run", config, progress=False)
+    trainer.fit()
+    dataset = EpisodeDataset(data)
+    in_memory = evaluate_open_loop(trainer.model.eval(), dataset, horizon=4, progress=False)
+    loaded = evaluate_open_loop(worldlab.load(tmp_path / "run"), dataset, horizon=4, progress=False)
+    assert in_memory == loaded
+
+
+def test_evaluating_on_frames_of_another_size_is_refused(data, tmp_path):
+    from worldlab.train.setup import check_dataset_fits
+
+    train("rssm", data, tmp_path / "run", "tiny", {**TINY, "train.steps": 1}, progress=False)
+    other = tmp_path / "big"
+    collect("bounce", other, episodes=1, max_steps=10, size=64, progress=False)
+    model = worldlab.load(tmp_path / "run")
+    with pytest.raises(WorldlabError, match=r"holds \[64, 64, 3\] frames.*\[32, 32, 3\]"):
+        check_dataset_fits(model.run_config, other)
