@@ -16,4 +16,13 @@ def load(run, device="cpu"):
     return load_run(run, device)
 
 
-__all__ = ["__version__", "load", "make_env"]
+def __getattr__(name):
+    # Heavy parts (torch) load on first use, so `import worldlab` stays light.
+    if name in ("DreamEnv", "SingleDreamEnv"):
+        from worldlab import agents
+
+        return getattr(agents, name)
+    raise AttributeError(f"module 'worldlab' has no attribute '{name}'")
+
+
+__all__ = ["DreamEnv", "SingleDreamEnv", "__version__", "load", "make_env"]
