@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from worldlab.cli.agents import plan
 from worldlab.cli.bench import bench_app
 from worldlab.cli.data import data_app
 from worldlab.cli.model import evaluate, imagine
+from worldlab.cli.play import play
 from worldlab.cli.train import train
 from worldlab.errors import WorldlabError
 
@@ -26,6 +28,8 @@ app.add_typer(bench_app, name="bench")
 app.command()(train)
 app.command()(imagine)
 app.command()(evaluate)
+app.command()(play)
+app.command()(plan)
 console = Console()
 
 

@@ -1,0 +1,336 @@
+"""One player's game: a world model driven step by step, its real twin, and a recording.
+
+A ``PlaySession`` knows nothing of the web: start it from a dataset episode or
+from an image, ``step(action)`` to get the next imagined frame (and the real
+world's frame when it can be simulated), ``reset()`` to go back to the start,
+``save_recording(path)`` to write what was played as a video. It talks to the
+model only through the ``WorldModel`` interface (observe, step, render,
+action_spec), so any family plays the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from worldlab.errors import WorldlabError
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+IMAGE_FORMATS = ("PNG", "JPEG")
+MAX_RECORDED_FRAMES = 10_000  # ≈ 11 minutes at 15 frames/s; older frames are dropped
+
+# Config fields a family may expose to steer its sampling, with the values a player may pick.
+# The server offers whichever of these the loaded model's config has; no family is named.
+SAMPLING_FIELDS: dict[str, dict[str, Any]] = {
+    "imagine_latents": {"choices": ["sample", "mode"], "label": "latents"},
+    "temperature": {"min": 0.0, "max": 2.0, "label": "temperature"},
+    "sampling_steps": {"min": 1, "max": 64, "integer": True, "label": "sampling steps"},
+}
+
+# One model is shared by every session: inference runs under this lock, with the
+# session's sampling settings written into the model's config for the call only.
+MODEL_LOCK = threading.Lock()
+
+
+class PlayError(WorldlabError):
+    """A player's request that cannot be served; its message is shown on the page."""
+
+
+def sampling_controls(model: torch.nn.Module) -> list[dict[str, Any]]:
+    """The ``SAMPLING_FIELDS`` present in ``model.config``, each with its current value."""
+    config = getattr(model, "config", None)
+    if not dataclasses.is_dataclass(config):
+        return []
+    names = {f.name for f in dataclasses.fields(config)}
+    return [
+        {"name": name, **spec, "value": getattr(config, name)}
+        for name, spec in SAMPLING_FIELDS.items()
+        if name in names
+    ]
+
+
+def check_control(name: str, value: Any, controls: list[dict[str, Any]]) -> Any:
+    """Validate a sampling setting against ``controls``; return the value to use."""
+    spec = next((c for c in controls if c["name"] == name), None)
+    if spec is None:
+        offered = ", ".join(c["name"] for c in controls) or "none"
+        raise PlayError(f"unknown sampling control '{name}'; this model offers: {offered}")
+    if "choices" in spec:
+        if value not in spec["choices"]:
+            raise PlayError(f"{name} must be one of {spec['choices']}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PlayError(f"{name} must be a number, got {value!r}")
+    if not spec["min"] <= value <= spec["max"]:
+        raise PlayError(f"{name} must lie in [{spec['min']}, {spec['max']}], got {value}")
+    return int(value) if spec.get("integer") else float(value)
+
+
+def check_action(action: Any, spec) -> Any:
+    """A player's action as the model takes it: ``int`` index or list of floats in [-1, 1]."""
+    if spec.kind == "discrete":
+        if isinstance(action, bool) or not isinstance(action, int):
+            raise PlayError(f"action must be an integer index 0..{spec.n - 1}, got {action!r}")
+        if not 0 <= action < spec.n:
+            raise PlayError(f"action {action} is out of range: this model has 0..{spec.n - 1}")
+        return action
+    if spec.kind == "continuous":
+        ok = isinstance(action, list) and len(action) == spec.dims
+        if not ok or any(isinstance(a, bool) or not isinstance(a, int | float) for a in action):
+            raise PlayError(f"action must be a list of {spec.dims} numbers, got {action!r}")
+        if any(not -1.0 <= a <= 1.0 for a in action):
+            raise PlayError(f"continuous actions must lie in [-1, 1], got {action}")
+        return [float(a) for a in action]
+    if action not in (0, None):
+        raise PlayError("this model takes no actions; send action 0")
+    return 0
+
+
+def decode_image(data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """PNG/JPEG bytes → ``[H, W, C] uint8`` resized to the model's frame ``shape``."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PlayError(
+            f"image is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB"
+        )
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise PlayError(f"upload is not a readable PNG or JPEG image ({error})") from None
+    if image.format not in IMAGE_FORMATS:
+        raise PlayError(f"upload is a {image.format} image; use PNG or JPEG")
+    height, width, channels = shape
+    image = image.convert("L" if channels == 1 else "RGB")
+    frame = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return frame.reshape(height, width, channels)
+
+
+class PlaySession:
+    """A world model played one step at a time, with its real twin and a recording.
+
+    ``model``: a loaded ``WorldModel`` (``worldlab.load``), whose ``run_config`` names
+    its dataset and world. ``context_frames``: real frames the model observes first.
+    """
+
+    def __init__(self, model: torch.nn.Module, context_frames: int = 5):
+        shape = tuple(model.obs_shape)
+        if len(shape) != 3:
+            raise WorldlabError(
+                f"play needs a model of pixel frames; this one models vectors of shape {shape}"
+            )
+        self.model = model
+        self.obs_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
+        self.action_spec = model.action_spec
+        self.context_frames = context_frames
+        self.data_config = dict(getattr(model, "run_config", {}).get("data", {}))
+        self.controls = {c["name"]: c["value"] for c in sampling_controls(model)}
+        self.env = None
+        self.real_done = False
+        self.started = False
+        self.frames: list[np.ndarray] = []  # what was shown: model | real, side by side
+        self._dataset = None
+        self._start: dict[str, Any] = {}
+
+    # -- starting --------------------------------------------------------------------
+    @property
+    def dataset(self):
+        """The run's dataset, or ``None`` when it is gone (then only images can start play)."""
+        if self._dataset is None:
+            from worldlab.data import EpisodeDataset
+
+            path = self.data_config.get("path")
+            try:
+                self._dataset = EpisodeDataset(path) if path else None
+            except WorldlabError:
+                self._dataset = None
+        return self._dataset
+
+    def start_from_dataset(self, episode: int, step: int) -> dict[str, Any]:
+        """Observe the dataset's frames up to ``step`` of ``episode``; real twin in step."""
+        dataset = self.dataset
+        if dataset is None:
+            raise PlayError(
+                f"the run's dataset {self.data_config.get('path')!r} cannot be read; "
+                "start from an uploaded image instead"
+            )
+        if not 0 <= episode < len(dataset):
+            raise PlayError(f"episode {episode} does not exist: choose 0..{len(dataset) - 1}")
+        arrays = dataset.episode(episode)
+        length = len(arrays["obs"])
+        if not 0 <= step < length:
+            raise PlayError(f"episode {episode} has steps 0..{length - 1}; got step {step}")
+        first = max(0, step - self.context_frames + 1)
+        obs = arrays["obs"][first : step + 1]
+        action = arrays["action"][first : step + 1] if "action" in arrays else None
+        self._start = {"source": "dataset", "episode": episode, "step": step}
+        self._begin(obs, action, is_first=first == 0)
+        self._start_real(seed=episode, actions=arrays.get("action"), step=step)
+        if self.env is not None and self._real is not None:
+            self._start["real_in_sync"] = bool(np.array_equal(self._real, arrays["obs"][step]))
+        return self.snapshot()
+
+    def start_from_image(self, data: bytes) -> dict[str, Any]:
+        """Use an uploaded PNG/JPEG as every context frame; no real twin."""
+        frame = decode_image(data, self.obs_shape)
+        obs = np.repeat(frame[None], self.context_frames, axis=0)
+        self._start = {"source": "image", "frame": frame}
+        self._begin(obs, None, is_first=True)
+        self._close_real()
+        return self.snapshot()
+
+    def reset(self) -> dict[str, Any]:
+        """Go back to the last start (same frames, same real-world seed)."""
+        if not self.started:
+            raise PlayError("nothing to reset: start from a dataset episode or an image first")
+        start = self._start
+        if start["source"] == "dataset":
+            return self.start_from_dataset(start["episode"], start["step"])
+        obs = np.repeat(start["frame"][None], self.context_frames, axis=0)
+        self._begin(obs, None, is_first=True)
+        return self.snapshot()
+
+    def _begin(self, obs: np.ndarray, action: np.ndarray | None, is_first: bool) -> None:
+        steps = len(obs)
+        if action is None:
+            action = self._zero_actions(steps)
+        is_first_mask = torch.zeros(1, steps, dtype=torch.bool)
+        is_first_mask[0, 0] = is_first
+        obs_t = torch.from_numpy(np.ascontiguousarray(obs))[None]
+        action_t = torch.from_numpy(np.ascontiguousarray(action))[None]
+        with self._model_with_controls() as model:
+            self.state = model.observe(obs_t, action_t, is_first_mask)
+        self.frame = np.ascontiguousarray(obs[-1])
+        self.t = 0
+        self.reward, self.cont = 0.0, 1.0
+        self.started = True
+        self.frames = []
+        self._real = None
+        self._record()
+
+    def _zero_actions(self, steps: int) -> np.ndarray:
+        if self.action_spec.kind == "continuous":
+            return np.zeros((steps, self.action_spec.dims), np.float32)
+        return np.zeros(steps, np.int64)
+
+    # -- the real twin ---------------------------------------------------------------
+    def _start_real(self, seed: int, actions: np.ndarray | None, step: int) -> None:
+        """Best effort: episode k of a dataset collected with seed 0 was played with seed k."""
+        self._close_real()
+        env_id = self.data_config.get("env_id")
+        if not env_id:
+            return
+        try:
+            from worldlab.worlds import make_env
+
+            env = make_env(env_id, size=self.obs_shape[0], **self.data_config.get("env_kwargs", {}))
+            frame, _ = env.reset(seed=seed)
+            for t in range(1, step + 1):
+                if actions is None:
+                    break
+                frame, _, terminated, truncated, _ = env.step(self._env_action(actions[t]))
+                if terminated or truncated:
+                    break
+        except Exception:  # noqa: BLE001 — any world that fails to simulate just has no twin
+            self._close_real()
+            return
+        self.env = env
+        self._real = self._fit(np.asarray(frame, np.uint8))
+        self.real_done = False
+        self.frames = []
+        self._record()
+
+    def _fit(self, frame: np.ndarray) -> np.ndarray | None:
+        return frame if frame.shape == self.obs_shape else None
+
+    def _env_action(self, action: Any) -> Any:
+        if self.action_spec.kind == "continuous":
+            return np.asarray(action, np.float32).reshape(self.action_spec.dims)
+        return int(np.asarray(action))
+
+    def _close_real(self) -> None:
+        if self.env is not None:
+            self.env.close()
+        self.env, self._real, self.real_done = None, None, False
+
+    # -- playing ---------------------------------------------------------------------
+    def set_control(self, name: str, value: Any) -> None:
+        self.controls[name] = check_control(name, value, sampling_controls(self.model))
+
+    @contextlib.contextmanager
+    def _model_with_controls(self):
+        """Hold the shared model with this session's sampling settings; restore them after."""
+        config = self.model.config
+        with MODEL_LOCK, torch.no_grad():
+            saved = {name: getattr(config, name) for name in self.controls}
+            try:
+                for name, value in self.controls.items():
+                    setattr(config, name, value)
+                yield self.model
+            finally:
+                for name, value in saved.items():
+                    setattr(config, name, value)
+
+    def step(self, action: Any) -> dict[str, Any]:
+        """One imagined step under ``action`` (index or list of floats); the real twin too."""
+        if not self.started:
+            raise PlayError("start from a dataset episode or an image before stepping")
+        action = check_action(action, self.action_spec)
+        if self.action_spec.kind == "continuous":
+            action_t = torch.tensor([action], dtype=torch.float32)
+        else:
+            action_t = torch.tensor([action], dtype=torch.int64)
+        with self._model_with_controls() as model:
+            self.state, reward, cont = model.step(self.state, action_t)
+            frame = model.render(self.state)
+        self.frame = frame[0].cpu().numpy()
+        self.reward, self.cont = float(reward[0]), float(cont[0])
+        self.t += 1
+        if self.env is not None and not self.real_done:
+            real, _, terminated, truncated, _ = self.env.step(self._env_action(action))
+            self._real = self._fit(np.asarray(real, np.uint8))
+            self.real_done = bool(terminated or truncated)
+        self._record()
+        return self.snapshot()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current frames and numbers: ``frame [H, W, C] uint8``, ``real`` or ``None``."""
+        return {
+            "frame": self.frame,
+            "real": self._real if self.env is not None else None,
+            "t": self.t,
+            "reward": self.reward,
+            "continue": self.cont,
+            "real_done": self.real_done,
+            "real_in_sync": self._start.get("real_in_sync"),
+        }
+
+    # -- recording -------------------------------------------------------------------
+    def _record(self) -> None:
+        frame = self.frame
+        if self.env is not None and self._real is not None:
+            frame = np.concatenate([frame, self._real], axis=1)
+        if frame.shape[-1] == 1:
+            frame = np.repeat(frame, 3, axis=-1)
+        if self.frames and self.frames[0].shape != frame.shape:
+            self.frames = []  # the twin appeared or vanished: restart the recording
+        self.frames.append(frame)
+        del self.frames[:-MAX_RECORDED_FRAMES]
+
+    def save_recording(self, path: str | Path, fps: int = 15) -> Path:
+        """Write the frames shown since the last start (model | real) as a video."""
+        from worldlab.data import write_video
+
+        if not self.frames:
+            raise PlayError("nothing recorded yet: start playing first")
+        return write_video(np.stack(self.frames), path, fps=fps)
+
+    def close(self) -> None:
+        self._close_real()
