@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from worldlab.bench import random_batch as bench_batch
 from worldlab.models import ActionSpec, get_family
 from worldlab.models.blocks import TwoHot, frames_to_input, symexp, symlog
 from worldlab.models.rssm import PRESETS, RSSMConfig
@@ -16,16 +17,7 @@ def tiny_model(size=32, action=ActionSpec("discrete", n=5), **overrides):
 
 
 def random_batch(batch=2, steps=6, size=32, n_actions=5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    is_first = torch.zeros(batch, steps, dtype=torch.bool)
-    is_first[:, 0] = True
-    return {
-        "obs": torch.randint(0, 256, (batch, steps, size, size, 3), generator=g, dtype=torch.uint8),
-        "action": torch.randint(0, n_actions, (batch, steps), generator=g),
-        "reward": torch.randn(batch, steps, generator=g),
-        "terminated": torch.zeros(batch, steps, dtype=torch.bool),
-        "is_first": is_first,
-    }
+    return bench_batch(batch, steps, size, n_actions, seed)
 
 
 def test_xs_preset_matches_the_paper_size():
