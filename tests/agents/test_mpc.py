@@ -26,6 +26,6 @@ def test_mpc_plays_real_episodes_with_an_offline_model(tmp_path):
     assert result["env_id"] == "worldlab/Reach-v0" and len(result["returns"]) == 2
     assert all(r < 0 for r in result["returns"])  # reach rewards are −distance
     assert 0.0 <= result["success_rate"] <= 1.0
-    assert result["frames"].shape == (4, 32, 32, 3)
+    assert result["frames"].shape == (5, 32, 32, 3)  # the first frame and 4 steps
     again = run_mpc(model, episodes=2, config=config, max_steps=4, progress=False)
     np.testing.assert_allclose(again["returns"], result["returns"])  # seeded

@@ -79,6 +79,19 @@ def test_imagination_is_deterministic_under_a_seed():
     assert torch.equal(rollout(), rollout())
 
 
+def test_observe_continues_from_a_state_as_if_seen_at_once():
+    model = tiny_model()
+    batch = random_batch()
+    obs, action = batch["obs"], batch["action"]
+    torch.manual_seed(4)
+    whole = model.observe(obs, action)
+    torch.manual_seed(4)
+    first = model.observe(obs[:, :3], action[:, :3])
+    rest = model.observe(obs[:, 3:], action[:, 3:], state=first)
+    assert torch.allclose(whole.deter, rest.deter, atol=1e-5)
+    assert torch.equal(whole.stoch, rest.stoch)
+
+
 def test_bad_action_is_a_clear_error():
     model = tiny_model()
     state = model.observe(*[random_batch()[k] for k in ("obs", "action")])

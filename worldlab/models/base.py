@@ -123,9 +123,27 @@ class WorldModel(nn.Module, abc.ABC):
     # -- simulation ------------------------------------------------------------------
     @abc.abstractmethod
     def observe(
-        self, obs: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        is_first: torch.Tensor | None = None,
+        state: Any = None,
     ) -> Any:
-        """Condition on context frames ``obs [B, T, H, W, C]``; return the state after the last."""
+        """Condition on context frames ``obs [B, T, H, W, C]``; return the state after the last.
+
+        With ``state`` (returned by an earlier ``observe``), filtering continues from it, so
+        an agent acting in a real world can feed one new frame at a time. ``is_first``
+        defaults to "the first frame starts an episode" without ``state`` and to all false
+        with it.
+        """
+
+    def infer_actions(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The model's own actions that explain ``obs [B, T, ...]``: ``[B, T, ...]``.
+
+        Families trained with real actions use them as given; a family that learns
+        latent actions from video (``genie``) infers them from consecutive frames.
+        """
+        return action
 
     @abc.abstractmethod
     def step(self, state: Any, action: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor]:

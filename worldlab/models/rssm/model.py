@@ -113,14 +113,20 @@ class RSSMWorldModel(WorldModel):
 
     # -- simulation ------------------------------------------------------------------
     def observe(
-        self, obs: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor | None = None
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        is_first: torch.Tensor | None = None,
+        state: RSSMState | None = None,
     ) -> RSSMState:
         batch_size, steps = obs.shape[:2]
         embeds = self.encoder(self._inputs(obs)).reshape(batch_size, steps, -1)
         if is_first is None:
             is_first = torch.zeros(batch_size, steps, dtype=torch.bool, device=obs.device)
-            is_first[:, 0] = True
-        deter, _, stoch = self.rssm.observe(embeds, self.action_spec.encode(action), is_first)
+            is_first[:, 0] = state is None
+        deter, _, stoch = self.rssm.observe(
+            embeds, self.action_spec.encode(action), is_first, state
+        )
         return RSSMState(deter[:, -1], stoch[:, -1])
 
     def step(self, state: RSSMState, action: torch.Tensor):
