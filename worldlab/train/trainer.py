@@ -138,6 +138,34 @@ class Trainer:
                 self._writer = SummaryWriter(str(self.run / "tb"))
         return self._writer or None
 
+    # -- one step --------------------------------------------------------------------
+    def sample(self) -> dict[str, torch.Tensor]:
+        """The batch of step ``self.step`` (seeded by it), on the device; seeds the model too."""
+        t = self.train
+        seed = step_seed(t.seed, self.ranks.rank, self.step)
+        batch = self.dataset.sample(
+            t.batch_size, t.seq_len, np.random.default_rng(seed), t.cross_episodes
+        )
+        if t.observation == "state":
+            batch["obs"] = batch.pop("state")
+        torch.manual_seed(seed)
+        return batch_to_torch(batch, self.device)
+
+    def update(self, batch: dict[str, torch.Tensor], loss_fn=None, precision=None) -> dict:
+        """One gradient step on ``batch``; returns the step's metrics."""
+        loss_fn = loss_fn or self.model
+        self.model.train()
+        with precision or autocast(self.device, self.train.precision):
+            loss, metrics = loss_fn(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.model.grad_clip:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.model.grad_clip)
+            metrics = {**metrics, "grad_norm": norm}
+        self.optimizer.step()
+        self.step += 1
+        return metrics
+
     # -- the loop ------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
         """Train up to ``train.steps`` (or ``max_minutes``); Ctrl-C saves and returns."""
@@ -166,25 +194,7 @@ class Trainer:
                 while self.step < t.steps and not stop.requested:
                     if t.max_minutes is not None and self.elapsed >= t.max_minutes * 60:
                         break
-                    seed = step_seed(t.seed, self.ranks.rank, self.step)
-                    batch = self.dataset.sample(
-                        t.batch_size, t.seq_len, np.random.default_rng(seed), t.cross_episodes
-                    )
-                    if t.observation == "state":
-                        batch["obs"] = batch.pop("state")
-                    torch.manual_seed(seed)
-                    model.train()
-                    with precision:
-                        loss, metrics = loss_fn(batch_to_torch(batch, self.device))
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if self.model.grad_clip:
-                        norm = torch.nn.utils.clip_grad_norm_(
-                            self.model.parameters(), self.model.grad_clip
-                        )
-                        metrics = {**metrics, "grad_norm": norm}
-                    self.optimizer.step()
-                    self.step += 1
+                    metrics = self.update(self.sample(), loss_fn, precision)
                     self.elapsed = elapsed_before + time.perf_counter() - started
                     for key, value in metrics.items():
                         totals[key] = totals.get(key, 0.0) + float(value)
