@@ -92,6 +92,21 @@ def test_observe_continues_from_a_state_as_if_seen_at_once():
     assert torch.equal(whole.stoch, rest.stoch)
 
 
+def test_observe_all_matches_the_generic_frame_by_frame_filter():
+    from worldlab.models.base import WorldModel
+
+    model = tiny_model()
+    batch = random_batch()
+    obs, action, first = batch["obs"], batch["action"], batch["is_first"]
+    torch.manual_seed(5)
+    fast = model.observe_all(obs, action, first)
+    torch.manual_seed(5)
+    generic = WorldModel.observe_all(model, obs, action, first)
+    assert fast.deter.shape == (obs.shape[0] * obs.shape[1], model.config.deter)
+    assert torch.allclose(fast.deter, generic.deter, atol=1e-5)
+    assert torch.equal(fast.stoch, generic.stoch)
+
+
 def test_bad_action_is_a_clear_error():
     model = tiny_model()
     state = model.observe(*[random_batch()[k] for k in ("obs", "action")])

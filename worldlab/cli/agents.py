@@ -42,3 +42,89 @@ def plan(
     if video is not None:
         write_video(result["frames"], video)
         console.print(f"[green]{video}[/]")
+
+
+agent_app = typer.Typer(
+    no_args_is_help=True,
+    help="Train agents that act with a world model, and evaluate them in the real world.",
+)
+
+
+@agent_app.command("train")
+def agent_train(
+    kind: str = typer.Argument(..., help="dreamer, mpc or vmc"),
+    env: str = typer.Option(..., help="world: reach, bounce, platformer, or a Gymnasium id"),
+    steps: int = typer.Option(..., min=1, help="real environment steps in total"),
+    out: Path = typer.Option(..., help="agent run directory"),
+    preset: str | None = typer.Option(None, help="world-model size preset (default tiny)"),
+    seed: int = typer.Option(0),
+    set_: list[str] | None = typer.Option(
+        None,
+        "--set",
+        help="override SECTION.FIELD=VALUE: model, train, online, behavior, planner "
+        "(dreamer/mpc) or the vmc settings (repeatable)",
+    ),
+    env_arg: list[str] | None = typer.Option(
+        None, "--env-arg", help="environment keyword KEY=VALUE (repeatable)"
+    ),
+    resume: bool = typer.Option(False, help="continue the run in --out"),
+) -> None:
+    """Train an agent in the real world with a world model (Ctrl-C checkpoints and exits)."""
+    from worldlab.config import parse_assignments
+
+    overrides = parse_assignments(set_)
+    env_kwargs = parse_assignments(env_arg, "--env-arg")
+    if kind == "vmc":
+        from worldlab.agents.vmc import train_vmc_agent
+
+        summary = train_vmc_agent(
+            env, steps, out, seed=seed, preset=preset or "demo", overrides=overrides
+        )
+        final = summary.get("final") or summary.get("eval")
+    elif kind in ("dreamer", "mpc"):
+        from worldlab.agents.online import train_online
+
+        overrides.setdefault("online.seed", seed)
+        summary = train_online(kind, env, steps, out, preset, overrides, env_kwargs, resume)
+        final = summary["final"]
+    else:
+        from worldlab.errors import WorldlabError
+
+        raise WorldlabError(f"unknown agent '{kind}': choose dreamer, mpc or vmc")
+    if final:
+        _print_result(f"{out}", final)
+    console.print(f"[green]{out}[/]: evaluate again with `worldlab agent eval {out}`")
+
+
+@agent_app.command("eval")
+def agent_eval(
+    run: Path = typer.Argument(..., help="agent run directory"),
+    episodes: int = typer.Option(10, min=1),
+    seed: int = typer.Option(1_000_000, help="episode i uses seed + i"),
+    max_steps: int | None = typer.Option(None, min=1, help="cut episodes after N steps"),
+    video: Path | None = typer.Option(None, help="write the first episode as .mp4/.gif"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+) -> None:
+    """Play an agent's greedy policy in the real world: mean return, success rate, 95% CIs."""
+    import json
+
+    from worldlab.agents.runs import evaluate_agent
+    from worldlab.data import write_video
+
+    result = evaluate_agent(run, episodes, seed, max_steps, record=video is not None)
+    _print_result(str(run), result)
+    if video is not None:
+        write_video(result["frames"], video)
+        console.print(f"[green]{video}[/]")
+    if json_out is not None:
+        payload = {k: v for k, v in result.items() if k != "frames"}
+        json_out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _print_result(name: str, result: dict) -> None:
+    ci = "" if result.get("return_ci") is None else f" ± {result['return_ci']:.2f}"
+    success_ci = "" if result.get("success_ci") is None else f" ± {result['success_ci']:.0%}"
+    console.print(
+        f"{name} on {result['env_id']}: mean return {result['mean_return']:.2f}{ci} over "
+        f"{result['episodes']} episodes, success rate {result['success_rate']:.0%}{success_ci}"
+    )

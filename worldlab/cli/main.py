@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from worldlab.cli.agents import plan
+from worldlab.cli.agents import agent_app, plan
 from worldlab.cli.bench import bench_app
 from worldlab.cli.data import data_app
-from worldlab.cli.model import evaluate, imagine
+from worldlab.cli.model import evaluate, imagine, map_actions
 from worldlab.cli.play import play
 from worldlab.cli.train import train
 from worldlab.errors import WorldlabError
@@ -25,9 +25,11 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
+app.add_typer(agent_app, name="agent")
 app.command()(train)
 app.command()(imagine)
 app.command()(evaluate)
+app.command("map-actions")(map_actions)
 app.command()(play)
 app.command()(plan)
 console = Console()

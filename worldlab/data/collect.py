@@ -26,6 +26,42 @@ Policy = Callable[[np.ndarray, gymnasium.Space], Any]
 POLICIES = ("random",)
 
 
+class EpisodeRecorder:
+    """Accumulates one episode's steps and returns them in the episode-file layout."""
+
+    def __init__(self, space: gymnasium.Space, obs: np.ndarray, info: dict):
+        self.space = space
+        self.frames, self.states = [obs], [info.get("state")]
+        self.actions, self.rewards, self.terminals = [_zero_action(space)], [0.0], [False]
+
+    def add(self, action: Any, obs: np.ndarray, reward: float, terminated: bool, info: dict):
+        self.frames.append(obs)
+        self.states.append(info.get("state"))
+        self.actions.append(np.asarray(action))
+        self.rewards.append(float(reward))
+        self.terminals.append(bool(terminated))
+
+    @property
+    def steps(self) -> int:
+        return len(self.frames) - 1
+
+    def arrays(self, truncated: bool, drop_actions: bool = False) -> dict[str, np.ndarray]:
+        length = len(self.frames)
+        arrays = {
+            "obs": np.stack(self.frames).astype(np.uint8),
+            "action": _stack_actions(self.actions, self.space),
+            "reward": np.array(self.rewards, np.float32),
+            "terminated": np.array(self.terminals, bool),
+            "truncated": np.zeros(length, bool),
+        }
+        arrays["truncated"][-1] = truncated and not self.terminals[-1]
+        if all(s is not None for s in self.states):
+            arrays["state"] = np.stack(self.states).astype(np.float32)
+        if drop_actions:
+            arrays["action"] = np.zeros((length, 0), np.float32)
+        return arrays
+
+
 def run_episode(
     env: gymnasium.Env,
     seed: int,
@@ -36,37 +72,15 @@ def run_episode(
     """Play one episode; return its arrays in the episode-file layout."""
     env.action_space.seed(seed)
     obs, info = env.reset(seed=seed)
-    frames, states = [obs], [info.get("state")]
-    actions, rewards, terminals = [_zero_action(env.action_space)], [0.0], [False]
-    truncated = False
-    step = 0
+    recorder = EpisodeRecorder(env.action_space, obs, info)
     while True:
         action = env.action_space.sample() if policy is None else policy(obs, env.action_space)
         obs, reward, terminated, truncated, info = env.step(action)
-        step += 1
-        frames.append(obs)
-        states.append(info.get("state"))
-        actions.append(np.asarray(action))
-        rewards.append(float(reward))
-        terminals.append(bool(terminated))
-        if max_steps is not None and step >= max_steps and not terminated:
+        recorder.add(action, obs, reward, terminated, info)
+        if max_steps is not None and recorder.steps >= max_steps and not terminated:
             truncated = True
         if terminated or truncated:
-            break
-    length = len(frames)
-    arrays = {
-        "obs": np.stack(frames).astype(np.uint8),
-        "action": _stack_actions(actions, env.action_space),
-        "reward": np.array(rewards, np.float32),
-        "terminated": np.array(terminals, bool),
-        "truncated": np.zeros(length, bool),
-    }
-    arrays["truncated"][-1] = truncated and not terminals[-1]
-    if all(s is not None for s in states):
-        arrays["state"] = np.stack(states).astype(np.float32)
-    if drop_actions:
-        arrays["action"] = np.zeros((length, 0), np.float32)
-    return arrays
+            return recorder.arrays(truncated, drop_actions)
 
 
 def _zero_action(space: gymnasium.Space) -> np.ndarray:
@@ -105,7 +119,7 @@ def collect(
         if policy not in POLICIES:
             raise DatasetError(f"unknown policy '{policy}': choose one of {', '.join(POLICIES)}")
         policy = None
-    manifest = _open_manifest(out, env_id, world, env_kwargs, drop_actions)
+    manifest = open_manifest(out, env_id, world, env_kwargs, drop_actions)
     existing = EpisodeDataset(out)
     manifest.episodes, manifest.steps = len(existing), existing.num_steps
     have = {episode_index(path) for path in existing.paths}
@@ -114,19 +128,24 @@ def collect(
         task = bar.add_task(f"collect {env_id}", total=len(todo), unit="episodes")
         for index in todo:
             arrays = run_episode(world, seed + index, max_steps, policy, drop_actions)
-            write_episode(out / episode_filename(index), arrays)
-            manifest.has_state = "state" in arrays
-            manifest.state_dims = int(arrays["state"].shape[-1]) if "state" in arrays else 0
-            manifest.episodes += 1
-            manifest.steps += len(arrays["obs"]) - 1
-            manifest.save(out)
+            append_episode(out, manifest, index, arrays)
             bar.advance(task)
     world.close()
     manifest.save(out)
     return manifest
 
 
-def _open_manifest(
+def append_episode(out: Path, manifest: Manifest, index: int, arrays: dict[str, np.ndarray]):
+    """Write episode ``index`` atomically and count it in the dataset's manifest."""
+    write_episode(Path(out) / episode_filename(index), arrays)
+    manifest.has_state = "state" in arrays
+    manifest.state_dims = int(arrays["state"].shape[-1]) if "state" in arrays else 0
+    manifest.episodes += 1
+    manifest.steps += len(arrays["obs"]) - 1
+    manifest.save(out)
+
+
+def open_manifest(
     out: Path, env_id: str, world: gymnasium.Env, env_kwargs: dict, drop_actions: bool
 ) -> Manifest:
     fresh = Manifest(

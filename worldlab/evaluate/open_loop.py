@@ -227,7 +227,9 @@ def _rollout(
     model: WorldModel, batch: dict[str, torch.Tensor], context: int, horizon: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Imagined frames ``[B, horizon, H, W, C] uint8`` and rewards ``[B, horizon]``."""
-    obs, action = batch["obs"], batch["action"]
+    obs = batch["obs"]
+    # The model's own actions: the real ones, or latent ones inferred from the real frames.
+    action = model.infer_actions(obs, batch["action"])
     state = model.observe(obs[:, :context], action[:, :context], batch["is_first"][:, :context])
     frames, rewards = [], []
     for k in range(horizon):

@@ -137,6 +137,27 @@ class WorldModel(nn.Module, abc.ABC):
         with it.
         """
 
+    def observe_all(
+        self, obs: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor | None = None
+    ) -> Any:
+        """The state after *every* frame of ``obs [B, T, ...]``, flattened to batch ``B·T``.
+
+        Agents start imagined rollouts from these (Dreamer's actor-critic). The default
+        filters one frame at a time through ``observe``; families override it with one pass.
+        """
+        from worldlab.models.state import map_state
+
+        states, state = [], None
+        for t in range(obs.shape[1]):
+            first = None if is_first is None else is_first[:, t : t + 1]
+            if first is None and t == 0:
+                first = torch.ones(obs.shape[0], 1, dtype=torch.bool, device=obs.device)
+            elif first is None:
+                first = torch.zeros(obs.shape[0], 1, dtype=torch.bool, device=obs.device)
+            state = self.observe(obs[:, t : t + 1], action[:, t : t + 1], first, state)
+            states.append(state)
+        return map_state(lambda *parts: torch.stack(parts, 1).flatten(0, 1), *states)
+
     def infer_actions(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The model's own actions that explain ``obs [B, T, ...]``: ``[B, T, ...]``.
 

@@ -47,7 +47,7 @@ class _StopFlag:
 
 
 @contextlib.contextmanager
-def _stop_on_sigint():
+def stop_on_sigint():
     """First Ctrl-C: finish the current step, checkpoint, return. Second: stop at once."""
     flag = _StopFlag()
     if threading.current_thread() is not threading.main_thread():
@@ -116,7 +116,7 @@ class Trainer:
         return save_checkpoint(self.run, self.step, self.model, state, self.train.keep_checkpoints)
 
     # -- logging -------------------------------------------------------------------
-    def _log(self, metrics: dict[str, float]) -> None:
+    def _log(self, metrics: dict[str, float | str]) -> None:
         if not self.ranks.is_main:
             return
         record = {"step": self.step, "elapsed_s": round(self.elapsed, 3), **metrics}
@@ -125,7 +125,8 @@ class Trainer:
         writer = self._tensorboard()
         if writer is not None:
             for key, value in metrics.items():
-                writer.add_scalar(f"train/{key}", value, self.step)
+                if not isinstance(value, str):
+                    writer.add_scalar(f"train/{key}", value, self.step)
             writer.flush()
 
     def _tensorboard(self):
@@ -179,6 +180,7 @@ class Trainer:
         loss_fn = torch.compile(model) if t.compile else model
         precision = autocast(self.device, t.precision)
         totals: dict[str, float] = {}
+        labels: dict[str, str] = {}  # text metrics (e.g. a training stage): logged as they are
         count, interrupted, last_saved = 0, False, self.step
         start_step, started = self.step, time.perf_counter()
         elapsed_before = self.elapsed
@@ -190,18 +192,21 @@ class Trainer:
                 unit="steps",
                 status="",
             )
-            with _stop_on_sigint() as stop:
+            with stop_on_sigint() as stop:
                 while self.step < t.steps and not stop.requested:
                     if t.max_minutes is not None and self.elapsed >= t.max_minutes * 60:
                         break
                     metrics = self.update(self.sample(), loss_fn, precision)
                     self.elapsed = elapsed_before + time.perf_counter() - started
                     for key, value in metrics.items():
-                        totals[key] = totals.get(key, 0.0) + float(value)
+                        if isinstance(value, str):
+                            labels[key] = value
+                        else:
+                            totals[key] = totals.get(key, 0.0) + float(value)
                     count += 1
                     if self.step % t.log_every == 0 or self.step == t.steps:
                         means = {k: v / count for k, v in totals.items()}
-                        self._log(means)
+                        self._log({**labels, **means})
                         bar.update(
                             task,
                             status=" ".join(

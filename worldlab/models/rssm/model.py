@@ -129,6 +129,17 @@ class RSSMWorldModel(WorldModel):
         )
         return RSSMState(deter[:, -1], stoch[:, -1])
 
+    def observe_all(
+        self, obs: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor | None = None
+    ) -> RSSMState:
+        batch_size, steps = obs.shape[:2]
+        embeds = self.encoder(self._inputs(obs)).reshape(batch_size, steps, -1)
+        if is_first is None:
+            is_first = torch.zeros(batch_size, steps, dtype=torch.bool, device=obs.device)
+            is_first[:, 0] = True
+        deter, _, stoch = self.rssm.observe(embeds, self.action_spec.encode(action), is_first)
+        return RSSMState(deter.flatten(0, 1), stoch.flatten(0, 1))
+
     def step(self, state: RSSMState, action: torch.Tensor):
         mode = self.config.imagine_latents == "mode"
         state = self.rssm.imagine_step(state, self.action_spec.encode(action), mode=mode)

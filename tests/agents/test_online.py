@@ -1,0 +1,96 @@
+"""The online loop: Dreamer and MPC acting in a real world while they learn."""
+
+import json
+
+import pytest
+import torch
+
+import worldlab
+from worldlab.agents.online import train_online
+from worldlab.agents.runs import evaluate_agent
+from worldlab.data.episode import read_episode
+from worldlab.errors import WorldlabError
+from worldlab.train.checkpoint import latest_checkpoint
+
+torch.set_num_threads(2)
+
+TINY = {
+    "online.size": 32,
+    "online.prefill": 100,
+    "online.eval_every": 200,
+    "online.eval_episodes": 2,
+    "online.checkpoint_every": 200,
+    "online.train_ratio": 32.0,
+    "online.max_episode_steps": 50,
+    "train.batch_size": 4,
+    "train.seq_len": 16,
+    "behavior.hidden": 32,
+    "behavior.layers": 1,
+    "behavior.horizon": 5,
+    "planner.samples": 16,
+    "planner.elites": 4,
+    "planner.iterations": 2,
+    "planner.horizon": 3,
+}
+
+
+def test_dreamer_run_from_the_cli_and_its_evaluation(tmp_path, cli):
+    run = tmp_path / "dreamer"
+    sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    out = cli("agent", "train", "dreamer", "--env", "reach", "--steps", 300, "--out", run, *sets)
+    assert "success rate" in out.stdout
+    card = json.loads((run / "agent.json").read_text())
+    assert card["agent"] == "dreamer" and card["env_id"] == "worldlab/Reach-v0"
+    curve = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert [entry["env_step"] for entry in curve] == [200, 300]
+    assert len(list((run / "replay").glob("*.npz"))) == 6  # 300 steps of 50-step episodes
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"actor_loss", "critic_loss", "image", "return_scale"} <= set(metrics[-1])
+    model = worldlab.load(run)  # an agent run is a world-model run too
+    assert model.obs_shape == (32, 32, 3)
+    video = tmp_path / "episode.gif"
+    out = cli(
+        "agent", "eval", run, "--episodes", 2, "--video", video, "--json", tmp_path / "e.json"
+    )
+    assert "mean return" in out.stdout and video.stat().st_size > 0
+    again = evaluate_agent(run, episodes=2, progress=False)
+    assert json.loads((tmp_path / "e.json").read_text())["returns"] == again["returns"]
+
+
+def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
+    whole = train_online("dreamer", "reach", 300, tmp_path / "a", overrides=TINY, progress=False)
+    train_online("dreamer", "reach", 150, tmp_path / "b", overrides=TINY, progress=False)
+    # Episodes played after the last checkpoint are dropped on resume and played again.
+    replay = tmp_path / "b" / "replay"
+    (replay / "ep_000003.npz").write_bytes((replay / "ep_000000.npz").read_bytes())
+    resumed = train_online(
+        "dreamer", "reach", 300, tmp_path / "b", resume=True, overrides=None, progress=False
+    )
+    assert resumed["env_steps"] == whole["env_steps"] and resumed["updates"] == whole["updates"]
+    assert resumed["final"]["returns"] == whole["final"]["returns"]
+    _, weights_a, state_a = latest_checkpoint(tmp_path / "a")
+    _, weights_b, state_b = latest_checkpoint(tmp_path / "b")
+    for name, tensor in weights_a.items():
+        assert torch.equal(tensor, weights_b[name]), name
+    for name, tensor in state_a["behavior"]["weights"].items():
+        assert torch.equal(tensor, state_b["behavior"]["weights"][name]), name
+    assert len(list(replay.glob("ep_*.npz"))) == 6
+    a3, b3 = (
+        read_episode(run / "replay" / "ep_000003.npz") for run in (tmp_path / "a", tmp_path / "b")
+    )
+    assert (a3["obs"] == b3["obs"]).all() and (a3["action"] == b3["action"]).all()
+
+
+def test_an_existing_run_needs_resume(tmp_path):
+    train_online("dreamer", "reach", 100, tmp_path / "r", overrides=TINY, progress=False)
+    with pytest.raises(WorldlabError, match="--resume"):
+        train_online("dreamer", "reach", 200, tmp_path / "r", overrides=TINY, progress=False)
+    with pytest.raises(WorldlabError, match="'dreamer' run, not 'mpc'"):
+        train_online("mpc", "reach", 200, tmp_path / "r", resume=True, progress=False)
+
+
+def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):
+    summary = train_online("mpc", "reach", 200, tmp_path / "m", overrides=TINY, progress=False)
+    assert summary["updates"] > 0 and len(summary["final"]["returns"]) == 2
+    result = evaluate_agent(tmp_path / "m", episodes=1, max_steps=5, progress=False)
+    assert result["agent"] == "mpc" and result["lengths"] == [5]

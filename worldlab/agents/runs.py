@@ -1,0 +1,78 @@
+"""Agent runs of every kind behind one door: load one, evaluate it in the real world.
+
+An agent run directory has ``agent.json`` naming its kind (``dreamer``, ``mpc`` or
+``vmc``) and the world it acts in; each kind knows how to rebuild its world model
+and policy from the run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldlab.agents.rollout import play_in_world
+from worldlab.errors import WorldlabError
+
+KINDS = ("dreamer", "mpc", "vmc")
+
+
+def agent_card(run: str | Path) -> dict[str, Any]:
+    path = Path(run) / "agent.json"
+    if not path.exists():
+        raise WorldlabError(
+            f"'{run}' is not an agent run: it has no agent.json. Train one with "
+            "`worldlab agent train dreamer --env reach --steps 20000 --out RUN`"
+        )
+    try:
+        card = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise WorldlabError(f"{path} is corrupt ({error})") from None
+    if card.get("agent") not in KINDS:
+        raise WorldlabError(f"{path}: unknown agent kind {card.get('agent')!r}")
+    return card
+
+
+def load_agent(run: str | Path):
+    """``(model, policy, on_episode_start)`` of any agent run; the policy acts greedily."""
+    card = agent_card(run)
+    if card["agent"] == "vmc":
+        from worldlab.agents.vmc import load_agent as load_vmc
+
+        model, policy = load_vmc(Path(run))
+        return model, policy, None
+    from worldlab.agents.online import load_online_agent
+
+    return load_online_agent(run)
+
+
+@torch.no_grad()
+def evaluate_agent(
+    run: str | Path,
+    episodes: int = 10,
+    seed: int = 1_000_000,
+    max_steps: int | None = None,
+    record: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Real-world episodes with an agent run's greedy policy: returns, success, CIs."""
+    card = agent_card(run)
+    model, policy, on_start = load_agent(run)
+    torch.manual_seed(seed)
+    result = play_in_world(
+        model,
+        policy,
+        card["env_id"],
+        episodes,
+        seed=seed,
+        max_steps=max_steps,
+        env_kwargs=card.get("env_kwargs", {}),
+        record=record,
+        progress=progress,
+        on_episode_start=on_start,
+        label=f"{card['agent']} agent",
+    )
+    result["agent"] = card["agent"]
+    return result
