@@ -1,4 +1,4 @@
-"""``worldlab data ...`` — inspect and view datasets."""
+"""``worldlab data ...`` — inspect, validate and view datasets; import video; drop actions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-data_app = typer.Typer(no_args_is_help=True, help="Inspect, validate and view episode datasets.")
+data_app = typer.Typer(
+    no_args_is_help=True,
+    help="Inspect, validate and view episode datasets; import videos; drop actions.",
+)
 console = Console()
 
 
@@ -78,3 +81,64 @@ def view(
     frames = EpisodeDataset(directory).episode(episode)["obs"]
     write_video(frames, out, fps=fps, scale=scale)
     console.print(f"[green]{out}[/]: episode {episode}, {len(frames)} frames")
+
+
+@data_app.command("import-video")
+def import_video(
+    paths: list[Path] = typer.Argument(..., help="video files (.mp4, .webm, .gif) or folders"),
+    out: Path = typer.Option(..., help="dataset directory (created; reruns skip imported files)"),
+    size: int = typer.Option(64, min=8, help="frame size in pixels (centre-cropped square)"),
+    fps: float | None = typer.Option(None, help="resample to this frame rate (default: keep)"),
+    clip_length: int | None = typer.Option(
+        None, min=2, help="cut videos into clips of this many frames (default: whole videos)"
+    ),
+) -> None:
+    """Import videos as action-free episodes; exit 1 if some files had to be skipped."""
+    import warnings
+
+    from worldlab.data import VideoImportWarning, import_videos
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", VideoImportWarning)
+        manifest = import_videos(paths, out, size=size, fps=fps, clip_length=clip_length)
+    skipped = [w.message for w in caught if isinstance(w.message, VideoImportWarning)]
+    for warning in skipped:
+        colour = "yellow" if warning.kind == "duplicate" else "red"
+        console.print(f"[{colour}]skipped:[/] {warning.path}: {warning.reason}", soft_wrap=True)
+    console.print(
+        f"[green]{out}[/]: {manifest.episodes} clips, {manifest.steps} steps of "
+        f"{size}×{size} action-free video"
+    )
+    unreadable = [w for w in skipped if w.kind != "duplicate"]
+    duplicates = len(skipped) - len(unreadable)
+    if duplicates:
+        console.print(f"{duplicates} file(s) were imported before and were skipped")
+    if unreadable:
+        names = ", ".join(w.path.name for w in unreadable)
+        console.print(
+            f"[red]{len(unreadable)} file(s) could not be imported[/]: {names}. The others "
+            "were; fix or remove these files, then rerun to import only what is missing.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+@data_app.command("drop-actions")
+def drop_actions(
+    directory: Path = typer.Argument(..., help="labelled dataset directory"),
+    out: Path = typer.Option(..., help="new dataset directory for the action-free copy"),
+) -> None:
+    """Copy a dataset without its actions, as if it were video (for latent-action models)."""
+    import warnings
+
+    from worldlab.data import drop_actions as copy_without_actions
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manifest = copy_without_actions(directory, out)
+    for warning in caught:
+        console.print(f"[red]{warning.message}[/]", soft_wrap=True)
+    console.print(
+        f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps of "
+        f"{manifest.env_id} without actions"
+    )

@@ -46,12 +46,27 @@ def evaluate(
     episodes: int | None = typer.Option(None, min=1, help="evaluate the first N episodes"),
     starts: int = typer.Option(4, min=1, help="windows per episode"),
     seed: int = typer.Option(0),
+    controllability: bool = typer.Option(
+        True, help="also measure ΔtPSNR: inferred vs random actions (Genie)"
+    ),
+    delta_t: int = typer.Option(4, min=1, help="steps ahead at which ΔtPSNR is measured"),
 ) -> None:
-    """Open-loop PSNR/SSIM per horizon step against repeat-last and mean-frame baselines."""
+    """Open-loop PSNR/SSIM per horizon step against repeat-last and mean-frame baselines,
+    and controllability (ΔtPSNR)."""
     from worldlab.evaluate import evaluate_run, save_report
 
     model, dataset = _open(run, data)
-    report = evaluate_run(model, dataset, horizon, context, episodes, starts, seed)
+    report = evaluate_run(
+        model,
+        dataset,
+        horizon,
+        context,
+        episodes,
+        starts,
+        seed,
+        controllability=controllability,
+        delta_t=delta_t,
+    )
     json_path, png_path = save_report(report, out)
     print_summary(report)
     console.print(f"[green]{json_path}[/] and [green]{png_path}[/]")
@@ -74,3 +89,62 @@ def print_summary(report: dict) -> None:
             "yes" if beats[k] else "[red]no[/]",
         )
     console.print(table)
+    if "controllability" in report:
+        print_controllability(report["controllability"])
+
+
+def print_controllability(section: dict) -> None:
+    """One line: ΔtPSNR with its interval and both arms, or why it does not apply."""
+    if not section["applicable"]:
+        console.print(f"controllability (ΔtPSNR): not applicable: {section['reason']}")
+        return
+
+    def interval(name: str) -> str:
+        half = section[f"{name}_ci"]
+        return f"{section[name]:.2f}" + ("" if half is None else f" ± {half:.2f}")
+
+    console.print(
+        f"controllability: Δ{section['t']}PSNR = {interval('delta_psnr')} dB over "
+        f"{section['windows']} windows ({section['actions']} actions "
+        f"{interval('psnr_inferred')} dB vs random {interval('psnr_random')} dB, "
+        f"{section['random_draws']} draws)",
+        soft_wrap=True,
+    )
+
+
+def map_actions(
+    run: Path = typer.Argument(..., help="run directory of a latent-action model (e.g. genie)"),
+    data: Path = typer.Option(..., help="labelled dataset of the same world (with actions)"),
+    episodes: int | None = typer.Option(None, min=1, help="use the first K episodes"),
+) -> None:
+    """Map the model's latent actions to real ones; writes RUN/action_map.json, which
+    `worldlab play` and `with_real_actions` use to take real actions."""
+    import worldlab
+    from worldlab.data import EpisodeDataset
+    from worldlab.evaluate.action_map import ACTION_MAP_NAME, fit_action_map
+
+    action_map = fit_action_map(worldlab.load(run), EpisodeDataset(data), episodes)
+    path = action_map.save(run / ACTION_MAP_NAME)
+    metrics = action_map.metrics
+    split = (
+        f"fitted on {metrics['episodes_fit']} episodes, scored on {metrics['episodes_scored']} "
+        f"held-out episodes ({metrics['transitions_scored']} transitions)"
+        if metrics["held_out"]
+        else f"fitted and scored on the same episode ({metrics['transitions_scored']} "
+        "transitions): use more episodes for an honest score"
+    )
+    if "accuracy" in metrics:
+        score = (
+            f"accuracy {metrics['accuracy']:.3f} vs chance {metrics['chance']:.3f} "
+            f"(most common real action)"
+        )
+    else:
+        r2 = "–" if metrics["r2"] is None else f"{metrics['r2']:.3f}"
+        score = (
+            f"R² {r2}, mean error {metrics['mae']:.3f} vs {metrics['chance_mae']:.3f} (mean action)"
+        )
+    console.print(f"latent → real: {score}", soft_wrap=True)
+    console.print(
+        f"{metrics['codes_used']} of {action_map.codes} codes used; {split}", soft_wrap=True
+    )
+    console.print(f"[green]{path}[/]")

@@ -1,6 +1,8 @@
-"""Evaluation: open-loop fidelity per horizon beside trivial baselines, imagination videos,
-and the HTML report."""
+"""Evaluation: open-loop fidelity per horizon beside trivial baselines, controllability
+(ΔtPSNR), latent-to-real action maps, imagination videos, and the HTML report."""
 
+from worldlab.evaluate.action_map import ActionMap, fit_action_map, with_real_actions
+from worldlab.evaluate.controllability import delta_psnr
 from worldlab.evaluate.imagine import comparison_frames, imagine_episode, write_imagination
 from worldlab.evaluate.metrics import mean_ci, psnr, ssim
 from worldlab.evaluate.open_loop import (
@@ -13,9 +15,12 @@ from worldlab.evaluate.report import write_html_report
 from worldlab.evaluate.run import evaluate_run
 
 __all__ = [
+    "ActionMap",
     "comparison_frames",
+    "delta_psnr",
     "evaluate_open_loop",
     "evaluate_run",
+    "fit_action_map",
     "imagine_episode",
     "mean_ci",
     "mean_dataset_frame",
@@ -23,6 +28,7 @@ __all__ = [
     "psnr",
     "save_report",
     "ssim",
+    "with_real_actions",
     "write_html_report",
     "write_imagination",
 ]

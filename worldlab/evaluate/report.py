@@ -1,4 +1,5 @@
-"""A self-contained HTML page for one evaluation: plot, per-horizon table, videos, config.
+"""A self-contained HTML page for one evaluation: plot, per-horizon table, controllability,
+videos, config.
 
 Inline CSS and no external assets; the plot and videos are files beside the page,
 referenced by relative path, so the run directory can be zipped and opened anywhere.
@@ -99,6 +100,31 @@ def _metrics_table(report: dict[str, Any]) -> str:
     )
 
 
+def _controllability(section: dict[str, Any]) -> str:
+    """ΔtPSNR with both arms, or why it does not apply."""
+    head = "<h2>Controllability (ΔtPSNR)</h2>"
+    if not section["applicable"]:
+        return head + f"<p>Not applicable: {html.escape(section['reason'])}</p>"
+    rows = [
+        (f"Δ{section['t']}PSNR", "delta_psnr"),
+        (f"PSNR, {section['actions']} actions", "psnr_inferred"),
+        ("PSNR, random actions", "psnr_random"),
+    ]
+    cells = "".join(
+        f'<tr><td class="name">{html.escape(label)}</td>'
+        f"{_cell(section[key], section[f'{key}_ci'], 2, False)}</tr>"
+        for label, key in rows
+    )
+    return (
+        head + f"<p>The frame {section['t']} steps after {section['context']} context frames, "
+        f"imagined under the actions that explain the real video and under uniformly random "
+        f"ones ({section['random_draws']} draws, same sampling noise), scored against the real "
+        f"frame over {section['windows']} windows. Above 0: the model follows its actions "
+        "(Genie's ΔtPSNR). Mean ± 95% confidence half-width.</p>"
+        f"<table><tr><th>metric</th><th>dB</th></tr>{cells}</table>"
+    )
+
+
 def _timings_table(timings: dict[str, Any]) -> str:
     rows = []
     for name, value in timings.items():
@@ -120,7 +146,8 @@ def write_html_report(
 ) -> Path:
     """Write ``out_dir/report.html`` (atomically) and return its path.
 
-    ``report``: what ``evaluate_open_loop`` returns; ``videos``: ``(title, path)`` pairs
+    ``report``: what ``evaluate_open_loop`` (or ``evaluate_run``, with its
+    ``controllability`` section) returns; ``videos``: ``(title, path)`` pairs
     (``.mp4`` shown as ``<video>``, ``.gif`` as ``<img>``); ``plot_png``: the error-over-
     horizon plot; ``config``: shown as JSON; ``timings``: ``{stage: seconds}``.
     """
@@ -155,6 +182,8 @@ def write_html_report(
         "is bold. Baselines are scored on the same target frames.</p>",
         _metrics_table(report),
     ]
+    if "controllability" in report:
+        parts.append(_controllability(report["controllability"]))
     if videos:
         parts.append(
             "<h2>Real vs imagined</h2>"

@@ -1,4 +1,5 @@
-"""Evaluate a trained run: open-loop fidelity with the run's own training mean frame."""
+"""Evaluate a trained run: open-loop fidelity with the run's own training mean frame,
+and controllability (ΔtPSNR)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from worldlab.data import EpisodeDataset
 from worldlab.errors import DatasetError
+from worldlab.evaluate.controllability import controllability_section
 from worldlab.evaluate.open_loop import evaluate_open_loop, mean_dataset_frame
 from worldlab.models import WorldModel
 
@@ -20,11 +22,16 @@ def evaluate_run(
     starts: int = 4,
     seed: int = 0,
     progress: bool = True,
+    controllability: bool = True,
+    delta_t: int = 4,
+    random_draws: int = 4,
 ) -> dict[str, Any]:
     """``evaluate_open_loop`` with ``mean_frame`` from the data the run was trained on.
 
     ``model`` comes from ``worldlab.load`` (it carries ``run_config``); when the training
-    data is gone, the mean of the evaluated episodes stands in, with a warning.
+    data is gone, the mean of the evaluated episodes stands in, with a warning. With
+    ``controllability``, the report also holds a ``controllability`` section: ΔtPSNR at
+    ``t = delta_t`` on the same episodes and context (see ``delta_psnr``).
     """
     mean_frame = None
     try:
@@ -33,6 +40,19 @@ def evaluate_run(
         warnings.warn(
             "training data not found: mean_frame uses the evaluated episodes", stacklevel=2
         )
-    return evaluate_open_loop(
+    report = evaluate_open_loop(
         model, dataset, horizon, context, episodes, starts, mean_frame, seed, progress=progress
     )
+    if controllability:
+        report["controllability"] = controllability_section(
+            model,
+            dataset,
+            t=delta_t,
+            context=context,
+            episodes=episodes,
+            windows=starts,
+            random_draws=random_draws,
+            seed=seed,
+            progress=progress,
+        )
+    return report
