@@ -36,6 +36,7 @@ from worldlab.models.blocks import TwoHot, mlp
 @dataclass
 class BehaviorConfig:
     horizon: int = 15  # imagined steps per update
+    starts: int = 0  # imagined trajectories per update, from random replayed states (0: all)
     discount: float = 0.997  # 1 - 1/333
     lam: float = 0.95  # λ of the λ-returns
     hidden: int = 256  # width of actor and critic MLPs

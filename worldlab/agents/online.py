@@ -37,6 +37,7 @@ from worldlab.agents.rollout import Filter, play_in_world, to_env_action
 from worldlab.data.collect import EpisodeRecorder, append_episode, open_manifest
 from worldlab.data.dataset import EpisodeDataset, episode_index
 from worldlab.errors import WorldlabError
+from worldlab.models.state import index_state
 from worldlab.progress import progress_bar
 from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
 from worldlab.train.config import (
@@ -188,6 +189,12 @@ class OnlineRun:
         if self.behavior is not None:
             with torch.no_grad(), autocast(self.trainer.device, self.trainer.train.precision):
                 start = self.model.observe_all(batch["obs"], batch["action"], batch["is_first"])
+            count, starts = (
+                batch["obs"].shape[0] * batch["obs"].shape[1],
+                self.behavior.config.starts,
+            )
+            if 0 < starts < count:
+                start = index_state(start, torch.randperm(count, device=self.model.device)[:starts])
             metrics.update(self.behavior.update(self.model, start))
         return metrics
 

@@ -1,0 +1,224 @@
+"""Model-based agents against a model-free one at the same environment-step budget.
+
+    python benchmarks/agents.py run dreamer --env reach --steps 10000 --seeds 0 1 2 --out B
+    python benchmarks/agents.py run ppo     --env reach --steps 10000 --seeds 0 1 2 --out B
+    python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B
+    python benchmarks/agents.py report B      # table + learning-curve plot (B: a folder)
+
+Every agent is scored on the same real evaluation episodes (seeds 1,000,000 + i):
+mean return and success rate with 95% CIs over seeds, and wall time. Learning
+curves (return vs environment steps) come from periodic evaluations during training.
+Dreamer and MPC run worldlab's online loop with the CPU settings below; PPO is
+stable-baselines3's with its CnnPolicy on 64×64 frames (its Nature CNN needs at
+least 36 pixels), with an evaluation callback on the same schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+EVAL_SEED = 1_000_000
+
+# CPU-sized settings of the online agents (2 cores): tiny RSSM at 32×32, one update
+# per 8 environment steps (replay ratio 64), behaviour on 256 imagined starts.
+CPU_SETTINGS = {
+    "online.size": 32,
+    "online.prefill": 1000,
+    "online.train_ratio": 64.0,
+    "online.eval_every": 1000,
+    "online.eval_episodes": 10,
+    "online.checkpoint_every": 2000,
+    "model.lr": 3e-4,
+    "behavior.actor_lr": 1e-4,
+    "behavior.critic_lr": 1e-4,
+    "behavior.hidden": 128,
+    "behavior.layers": 1,
+    "behavior.starts": 256,
+    "planner.samples": 128,
+    "planner.elites": 16,
+    "planner.iterations": 4,
+    "planner.horizon": 10,
+}
+
+
+def run_online(kind: str, env: str, steps: int, seed: int, out: Path, episodes: int) -> dict:
+    from worldlab.agents.online import train_online
+    from worldlab.agents.runs import evaluate_agent
+
+    run = out / f"{kind}_{env}_s{seed}"
+    overrides = {**CPU_SETTINGS, "online.seed": seed, "train.seed": seed}
+    started = time.perf_counter()
+    train_online(kind, env, steps, run, overrides=overrides, resume=(run / "checkpoints").exists())
+    wall = time.perf_counter() - started
+    curve = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    final = evaluate_agent(run, episodes, EVAL_SEED, progress=False)
+    return {
+        "curve": [(c["env_step"], c["mean_return"], c["success_rate"]) for c in curve],
+        "final": _score(final),
+        "wall_s": wall,
+    }
+
+
+def run_ppo(env: str, steps: int, seed: int, out: Path, episodes: int) -> dict:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from worldlab.worlds import make_env
+
+    curve: list[tuple[int, float, float]] = []
+
+    def evaluate(agent) -> dict:
+        return _play(
+            make_env(env, size=64), lambda obs: agent.predict(obs, deterministic=True)[0], episodes
+        )
+
+    class Curve(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % CPU_SETTINGS["online.eval_every"] == 0:
+                scored = _play(
+                    make_env(env, size=64),
+                    lambda obs: self.model.predict(obs, deterministic=True)[0],
+                    CPU_SETTINGS["online.eval_episodes"],
+                )
+                curve.append((self.num_timesteps, scored["mean_return"], scored["success_rate"]))
+            return True
+
+    started = time.perf_counter()
+    agent = PPO("CnnPolicy", make_env(env, size=64), seed=seed, verbose=0)
+    agent.learn(total_timesteps=steps, callback=Curve())
+    wall = time.perf_counter() - started
+    return {"curve": curve, "final": evaluate(agent), "wall_s": wall}
+
+
+def run_random(env: str, seed: int, episodes: int) -> dict:
+    from worldlab.worlds import make_env
+
+    world = make_env(env, size=32)
+    world.action_space.seed(seed)
+    return {
+        "curve": [],
+        "final": _play(world, lambda obs: world.action_space.sample(), episodes),
+        "wall_s": 0.0,
+    }
+
+
+def _play(world, act, episodes: int) -> dict:
+    returns, successes = [], []
+    for episode in range(episodes):
+        obs, info = world.reset(seed=EVAL_SEED + episode)
+        total, success, done = 0.0, False, False
+        while not done:
+            obs, reward, terminated, truncated, info = world.step(act(obs))
+            total += float(reward)
+            success = success or bool(info.get("success", False))
+            done = terminated or truncated
+        returns.append(total)
+        successes.append(success)
+    world.close()
+    return {
+        "mean_return": float(np.mean(returns)),
+        "success_rate": float(np.mean(successes)),
+        "returns": returns,
+    }
+
+
+def _score(result: dict) -> dict:
+    return {k: result[k] for k in ("mean_return", "success_rate", "returns")}
+
+
+def report(out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldlab.evaluate.metrics import mean_ci
+
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("result_*.json"))]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for result in results:
+        groups.setdefault((result["agent"], result["env"]), []).append(result)
+    lines = [
+        "| world | agent | env steps | seeds | mean return (95% CI) | success rate (95% CI) "
+        "| wall time per seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (agent, env), runs in sorted(groups.items()):
+        ret, ret_ci = mean_ci(np.array([r["final"]["mean_return"] for r in runs]))
+        suc, suc_ci = mean_ci(np.array([r["final"]["success_rate"] for r in runs]))
+        wall = np.median([r["wall_s"] for r in runs])
+        ci = lambda v: "n/a" if np.isnan(v) else f"{v:.2f}"  # noqa: E731
+        lines.append(
+            f"| {env} | {agent} | {runs[0]['steps']:,} | {len(runs)} | {ret:.1f} ± {ci(ret_ci)} "
+            f"| {suc:.0%} ± {ci(suc_ci * 100)} pts | {wall / 60:.1f} min |"
+        )
+        curves = [r["curve"] for r in runs if r["curve"]]
+        if curves:
+            length = min(len(c) for c in curves)
+            steps = [c[0] for c in curves[0][:length]]
+            for axis, column in ((axes[0], 1), (axes[1], 2)):
+                values = np.array([[c[i][column] for i in range(length)] for c in curves])
+                mean = values.mean(0)
+                axis.plot(steps, mean, label=f"{agent} ({len(curves)} seeds)")
+                if len(curves) > 1:
+                    half = np.array(mean_ci(values)[1])
+                    axis.fill_between(steps, mean - half, mean + half, alpha=0.2)
+        elif agent == "random":
+            for axis, value in ((axes[0], ret), (axes[1], suc)):
+                axis.axhline(value, color="gray", linestyle="--", label="random")
+    for axis, label in ((axes[0], "real return"), (axes[1], "success rate")):
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel(label)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / "learning_curves.png", dpi=120)
+    table = "\n".join(lines)
+    (out / "table.md").write_text(table + "\n")
+    print(table)
+    print(f"plot: {out / 'learning_curves.png'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="model-based vs model-free agents")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run")
+    run.add_argument("agent", choices=["dreamer", "mpc", "ppo", "random"])
+    run.add_argument("--env", default="reach")
+    run.add_argument("--steps", type=int, default=10_000)
+    run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run.add_argument("--episodes", type=int, default=20, help="final evaluation episodes")
+    run.add_argument("--out", type=Path, default=Path("bench/agents"))
+    summary = commands.add_parser("report")
+    summary.add_argument("out", type=Path)
+    args = parser.parse_args()
+    if args.command == "report":
+        report(args.out)
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        if args.agent in ("dreamer", "mpc"):
+            result = run_online(args.agent, args.env, args.steps, seed, args.out, args.episodes)
+        elif args.agent == "ppo":
+            result = run_ppo(args.env, args.steps, seed, args.out, args.episodes)
+        else:
+            result = run_random(args.env, seed, args.episodes)
+        name = args.env.replace("/", "_")
+        result.update(agent=args.agent, env=args.env, seed=seed, steps=args.steps)
+        (args.out / f"result_{args.agent}_{name}_s{seed}.json").write_text(
+            json.dumps(result) + "\n"
+        )
+        final = result["final"]
+        print(
+            f"{args.agent} seed {seed}: return {final['mean_return']:.1f}, "
+            f"success {final['success_rate']:.0%}, wall {result['wall_s'] / 60:.1f} min"
+        )
+
+
+if __name__ == "__main__":
+    main()
