@@ -80,13 +80,25 @@ class BanditModel(WorldModel):
 
 
 @pytest.mark.parametrize(
-    "spec", [ActionSpec("discrete", n=4), ActionSpec("continuous", dims=2)], ids=["discrete", "box"]
+    "spec, grad",
+    [
+        (ActionSpec("discrete", n=4), "auto"),
+        (ActionSpec("continuous", dims=2), "auto"),
+        (ActionSpec("continuous", dims=2), "reinforce"),
+    ],
+    ids=["discrete", "box-backprop", "box-reinforce"],
 )
-def test_actor_critic_learns_the_best_action_in_imagination(spec):
+def test_actor_critic_learns_the_best_action_in_imagination(spec, grad):
     torch.manual_seed(0)
     model = BanditModel(spec)
     config = BehaviorConfig(
-        horizon=5, discount=0.5, hidden=32, layers=1, actor_lr=3e-3, critic_lr=3e-3
+        horizon=5,
+        discount=0.5,
+        hidden=32,
+        layers=1,
+        actor_lr=3e-3,
+        critic_lr=3e-3,
+        actor_grad=grad,
     )
     agent = ActorCritic(model, config)
     start = torch.ones(64, 4)

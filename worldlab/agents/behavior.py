@@ -46,6 +46,10 @@ class BehaviorConfig:
     adam_eps: float = 1e-5
     grad_clip: float = 100.0
     entropy: float = 3e-4  # η, the entropy bonus
+    # How the actor learns: REINFORCE, backpropagation of returns through the model's
+    # dynamics, or auto = backprop for continuous and REINFORCE for discrete actions (the
+    # DreamerV3 paper's first version; its later code uses REINFORCE for both).
+    actor_grad: str = "auto"
     unimix: float = 0.01  # uniform mixed into discrete policies
     min_std: float = 0.1  # bounds of a continuous policy's standard deviation
     max_std: float = 1.0
@@ -177,19 +181,41 @@ class ActorCritic(nn.Module):
             self.critic.parameters(), lr=c.critic_lr, eps=c.adam_eps
         )
 
+    @property
+    def backprop(self) -> bool:
+        """Does the actor learn by backpropagating returns through the model's dynamics?"""
+        grad = self.config.actor_grad
+        if grad not in ("auto", "reinforce", "backprop"):
+            from worldlab.errors import WorldlabError
+
+            raise WorldlabError(
+                f"behavior.actor_grad must be auto, reinforce or backprop, not {grad!r}"
+            )
+        if grad == "auto":
+            return self.actor.spec.kind == "continuous"
+        return grad == "backprop"
+
     # -- imagination ---------------------------------------------------------------
-    @torch.no_grad()
-    def imagine(self, model: WorldModel, start: Any) -> dict[str, torch.Tensor]:
+    def imagine(self, model: WorldModel, start: Any, grad: bool = False) -> dict[str, torch.Tensor]:
         """Roll the actor out ``horizon`` steps from ``start`` states (batch ``N``).
 
         Returns time-first tensors: ``features [H+1, N, F]``, ``actions [H, N, ...]``,
-        ``rewards [H, N]`` and ``continues [H, N]`` of steps ``1..H``.
+        ``rewards [H, N]`` and ``continues [H, N]`` of steps ``1..H``. With ``grad``,
+        continuous actions are reparameterised samples and everything stays differentiable
+        with respect to the actor (dynamics backpropagation).
         """
+        with torch.set_grad_enabled(grad):
+            return self._imagine(model, start, grad)
+
+    def _imagine(self, model: WorldModel, start: Any, grad: bool) -> dict[str, torch.Tensor]:
         state = start
         features = [model.features(state).float()]
         actions, rewards, continues = [], [], []
         for _ in range(self.config.horizon):
-            action = self.actor.act(features[-1])
+            if grad:
+                action = self.actor(features[-1]).rsample().clamp(-1, 1)
+            else:
+                action = self.actor.act(features[-1])
             state, reward, cont = model.step(state, action)
             actions.append(action)
             rewards.append(reward.float())
@@ -206,7 +232,18 @@ class ActorCritic(nn.Module):
     def update(self, model: WorldModel, start: Any) -> dict[str, float]:
         """One actor and one critic step on trajectories imagined from ``start``."""
         c = self.config
-        traj = self.imagine(model, start)
+        backprop = self.backprop
+        traj = self.imagine(model, start, grad=backprop)
+        if backprop:
+            # Returns stay differentiable with respect to the actions that led to them.
+            differentiable = lambda_returns(
+                traj["rewards"],
+                traj["continues"],
+                self.critic.value(traj["features"]),
+                c.discount,
+                c.lam,
+            )
+            traj = {key: value.detach() for key, value in traj.items()}
         features = traj["features"]
         with torch.no_grad():
             values = self.critic.value(features)
@@ -223,9 +260,12 @@ class ActorCritic(nn.Module):
             slow_values = self.slow_critic.value(features[:-1])
 
         dist = self.actor(features[:-1])
-        log_prob = dist.log_prob(traj["actions"])
         entropy = dist.entropy()
-        actor_loss = -(weights * (advantages * log_prob + c.entropy * entropy)).mean()
+        if backprop:
+            objective = differentiable / scale
+        else:
+            objective = advantages * dist.log_prob(traj["actions"])
+        actor_loss = -(weights * (objective + c.entropy * entropy)).mean()
         self._step(self.actor_optimizer, self.actor, actor_loss)
 
         logits = self.critic(features[:-1])
