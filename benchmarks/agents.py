@@ -165,10 +165,12 @@ def report(out: Path) -> None:
             for axis, column in ((axes[0], 1), (axes[1], 2)):
                 values = np.array([[c[i][column] for i in range(length)] for c in curves])
                 mean = values.mean(0)
-                axis.plot(steps, mean, label=f"{agent} ({len(curves)} seeds)")
+                (line,) = axis.plot(steps, mean, label=f"{agent} ({len(curves)} seeds)")
                 if len(curves) > 1:
                     half = np.array(mean_ci(values)[1])
-                    axis.fill_between(steps, mean - half, mean + half, alpha=0.2)
+                    axis.fill_between(
+                        steps, mean - half, mean + half, alpha=0.2, color=line.get_color()
+                    )
         elif agent == "random":
             for axis, value in ((axes[0], ret), (axes[1], suc)):
                 axis.axhline(value, color="gray", linestyle="--", label="random")

@@ -20,14 +20,21 @@ def train(
         None, "--set", help="override SECTION.FIELD=VALUE (repeatable)"
     ),
     resume: bool = typer.Option(False, help="continue the run in --out from its last checkpoint"),
+    stage: str | None = typer.Option(
+        None, help="training stage of a staged family, e.g. genie: tokenizer, lam, dynamics, all"
+    ),
     device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N, mps"),
     max_minutes: float | None = typer.Option(None, help="stop after this many minutes"),
 ) -> None:
     """Train a world model of FAMILY on a dataset (Ctrl-C saves a checkpoint and exits)."""
     from worldlab.config import parse_assignments
+    from worldlab.models import get_family
     from worldlab.train import train as run_training
+    from worldlab.train.config import stage_override
 
     overrides = parse_assignments(set_)
+    if stage is not None:
+        overrides.update(stage_override(get_family(family), stage))
     for name, value in (
         ("train.steps", steps),
         ("train.device", device),

@@ -9,6 +9,8 @@ from worldlab.errors import WorldlabError
 # Family name → module that defines (and registers) it.
 FAMILY_MODULES = {
     "rssm": "worldlab.models.rssm",
+    "vmc": "worldlab.models.vmc",
+    "genie": "worldlab.models.genie",
 }
 _REGISTRY: dict[str, type] = {}
 

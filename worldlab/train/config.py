@@ -118,25 +118,40 @@ def load_config(run: Path) -> dict[str, Any]:
         raise WorldlabError(f"{path} is corrupt ({error})") from None
 
 
-def check_resume(saved: dict[str, Any], explicit: dict[str, Any]) -> list[str]:
+def stage_override(family_class: type, stage: str) -> dict[str, Any]:
+    """``--stage X``: sugar for ``--set model.stage=X``, for families trained in stages
+    (those whose Config has a ``stage`` field)."""
+    if "stage" not in {field.name for field in dataclasses.fields(family_class.Config)}:
+        raise WorldlabError(
+            f"--stage: family '{family_class.family}' trains in a single stage; drop --stage"
+        )
+    return {"model.stage": stage}
+
+
+def check_resume(
+    saved: dict[str, Any], explicit: dict[str, Any], family_fields: frozenset[str] = frozenset()
+) -> list[str]:
     """Compare explicit command-line values with a saved run's config.
 
     Returns notes for allowed changes; raises for a change that would alter what
     the run trains, since silently preferring either side would be wrong.
+    ``family_fields``: the family's own changeable fields (its ``resumable_fields``,
+    e.g. a training stage).
     """
+    resumable = RESUMABLE_FIELDS | family_fields
     notes = []
     for dotted, value in explicit.items():
         section, _, name = dotted.partition(".")
         old = saved.get(section, {}).get(name) if section in saved else saved.get(dotted)
         if old == value:
             continue
-        if dotted in RESUMABLE_FIELDS:
+        if dotted in resumable:
             notes.append(f"{dotted}: {old!r} → {value!r}")
             continue
         raise WorldlabError(
             f"--resume: this run was trained with {dotted}={old!r}, but the command line gives "
             f"{value!r}. A resumed run keeps what it trains; drop the option to continue, or "
             f"start a new run with another --out. (Changeable on resume: "
-            f"{', '.join(sorted(RESUMABLE_FIELDS))})"
+            f"{', '.join(sorted(resumable))})"
         )
     return notes

@@ -49,7 +49,8 @@ def prepare_run(
             explicit["preset"] = preset
         if Path(saved["data"]["path"]).resolve() != Path(data).resolve():
             explicit["data.path"] = str(Path(data).resolve())
-        notes = check_resume(saved, explicit)
+        resumable = getattr(get_family(family), "resumable_fields", frozenset())
+        notes = check_resume(saved, explicit, frozenset(resumable))
         config = saved
         for dotted, value in {**overrides, **explicit}.items():
             section, _, name = dotted.partition(".")
