@@ -90,7 +90,9 @@ def test_an_existing_run_needs_resume(tmp_path):
 
 
 def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):
-    summary = train_online("mpc", "reach", 200, tmp_path / "m", overrides=TINY, progress=False)
-    assert summary["updates"] > 0 and len(summary["final"]["returns"]) == 2
+    overrides = {**TINY, "online.pretrain": 3}
+    summary = train_online("mpc", "reach", 200, tmp_path / "m", overrides=overrides, progress=False)
+    # 3 pretraining updates once learning starts at step 100, then 0.5 per step for 101 steps.
+    assert summary["updates"] == 3 + 50 and len(summary["final"]["returns"]) == 2
     result = evaluate_agent(tmp_path / "m", episodes=1, max_steps=5, progress=False)
     assert result["agent"] == "mpc" and result["lengths"] == [5]

@@ -61,6 +61,7 @@ class OnlineConfig:
     steps: int = 20_000  # environment steps in total
     prefill: int = 1_000  # steps of random actions before learning starts
     train_ratio: float = 64.0  # replayed steps (batch × sequence) per environment step
+    pretrain: int = 0  # extra updates once, when learning starts (after the prefill)
     eval_every: int = 2_500  # environment steps between real-world evaluations
     eval_episodes: int = 5
     eval_seed: int = 1_000_000  # evaluation episodes use seeds eval_seed, eval_seed + 1, ...
@@ -158,6 +159,7 @@ class OnlineRun:
                 self.model, PlannerConfig(**agent["planner"]), self.online.seed
             )
         self.env_step, self.episode, self.credit, self.elapsed = 0, 0, 0.0, 0.0
+        self.pretrained = False
         self.next_eval = self.online.eval_every
         self.next_checkpoint = self.online.checkpoint_every
         self.last_return: float | None = None
@@ -276,6 +278,10 @@ class OnlineRun:
             if o.max_episode_steps and recorder.steps >= o.max_episode_steps:
                 truncated = True
             if self._ready_to_learn():
+                if not self.pretrained:
+                    self.pretrained = True
+                    for _ in range(o.pretrain):
+                        yield self._learn()
                 self.credit += o.train_ratio / (
                     self.trainer.train.batch_size * self.trainer.train.seq_len
                 )
@@ -353,6 +359,7 @@ class OnlineRun:
                 "env_step": self.env_step,
                 "episode": self.episode,
                 "credit": self.credit,
+                "pretrained": self.pretrained,
                 "next_eval": self.next_eval,
                 "next_checkpoint": self.next_checkpoint,
             },
@@ -368,6 +375,7 @@ class OnlineRun:
         self.trainer.step, self.elapsed = state["step"], state.get("elapsed", 0.0)
         loop = state["online"]
         self.env_step, self.episode, self.credit = loop["env_step"], loop["episode"], loop["credit"]
+        self.pretrained = loop.get("pretrained", self.env_step > self.online.prefill)
         self.next_eval, self.next_checkpoint = loop["next_eval"], loop["next_checkpoint"]
         if self.behavior is not None:
             self.behavior.load_full_state(state["behavior"])
