@@ -96,3 +96,19 @@ def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):
     assert summary["updates"] == 3 + 50 and len(summary["final"]["returns"]) == 2
     result = evaluate_agent(tmp_path / "m", episodes=1, max_steps=5, progress=False)
     assert result["agent"] == "mpc" and result["lengths"] == [5]
+
+
+def test_vmc_agent_from_the_cli(tmp_path, cli):
+    run = tmp_path / "vmc"
+    settings = {
+        "agent.size": 32, "agent.max_episode_steps": 20, "agent.generations": 2,
+        "agent.rollouts": 2, "agent.horizon": 5, "agent.final_rollouts": 2,
+        "agent.eval_episodes": 2, "agent.population": 4,
+        "train.steps": 6, "train.batch_size": 2, "train.seq_len": 8,
+    }  # fmt: skip
+    sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+    out = cli("agent", "train", "vmc", "--env", "reach", "--steps", 60, "--out", run,
+              "--preset", "tiny", *sets)  # fmt: skip
+    assert "success rate" in out.stdout
+    result = evaluate_agent(run, episodes=2, progress=False)
+    assert result["agent"] == "vmc" and len(result["returns"]) == 2

@@ -146,14 +146,14 @@ def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
     settings = dict(
         size=32,
         max_episode_steps=20,
-        population=4,
         generations=2,
         rollouts=2,
         horizon=5,
         final_rollouts=2,
         eval_episodes=2,
     )
-    overrides = {"train.steps": 6, "train.batch_size": 2, "train.seq_len": 8}
+    # agent settings may also come as --set agent.FIELD=VALUE
+    overrides = {"train.steps": 6, "train.batch_size": 2, "train.seq_len": 8, "agent.population": 4}
     out = tmp_path / "agent"
     first = train_vmc_agent(
         "reach", 60, out, preset="tiny", overrides=overrides, progress=False, **settings

@@ -81,6 +81,19 @@ class VMCAgentConfig:
             raise WorldlabError(f"sigma0 must be > 0, got {self.sigma0}")
 
 
+def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``--set`` values into world-model overrides (``model.*``, ``train.*``) and agent
+    settings (``agent.FIELD`` or ``vmc.FIELD`` → ``{"FIELD": value}``)."""
+    model_overrides, settings = {}, {}
+    for dotted, value in (overrides or {}).items():
+        section, _, name = dotted.partition(".")
+        if section in ("agent", "vmc") and name:
+            settings[name] = value
+        else:
+            model_overrides[dotted] = value
+    return model_overrides, settings
+
+
 def agent_config(settings: dict[str, Any]) -> VMCAgentConfig:
     """A ``VMCAgentConfig`` from keyword settings, with a clear error for unknown names."""
     fields = {f.name for f in dataclasses.fields(VMCAgentConfig)}
@@ -363,9 +376,9 @@ def collect_steps(
 
 
 def default_train_steps(env_steps: int) -> int:
-    """World-model gradient steps for ``env_steps`` of data: about 25 passes over it at
-    batch 16 × 32 frames, between 300 and 20,000."""
-    return int(min(max(env_steps * 25 // (16 * 32), 300), 20_000))
+    """World-model gradient steps for ``env_steps`` of data: one per 5 env steps (about 50
+    passes over the frames at batch 16 × 16), between 1,000 and 20,000."""
+    return int(min(max(env_steps // 5, 1_000), 20_000))
 
 
 def _last_checkpoint_step(run: Path) -> int:
@@ -444,13 +457,15 @@ def train_vmc_agent(
 
     ``preset`` and ``overrides`` (``{"model.z_dims": 16, "train.steps": 2000}``) go to the
     world-model run; ``settings`` are ``VMCAgentConfig`` fields (``population=64,
-    generations=50, rollouts=16, horizon=100, size=64, ...``). A rerun with the same
+    generations=50, rollouts=16, horizon=100, size=64, ...``), which ``overrides`` may
+    also carry as ``agent.FIELD`` (what ``--set agent.population=64`` gives). A rerun with the same
     ``out`` keeps finished stages: it collects only missing episodes, resumes or keeps
     the model, and keeps a saved controller and evaluation.
     """
     if steps < 1:
         raise WorldlabError(f"steps must be ≥ 1 environment step, got {steps}")
-    config = agent_config(settings)
+    overrides, from_overrides = split_overrides(overrides)
+    config = agent_config({**from_overrides, **settings})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stages: dict[str, str] = {}
@@ -464,7 +479,7 @@ def train_vmc_agent(
     train_overrides = {
         "train.seed": seed,
         "train.batch_size": 16,
-        "train.seq_len": 32,
+        "train.seq_len": 16,
         "train.steps": config.train_steps or default_train_steps(steps),
         **(overrides or {}),
     }

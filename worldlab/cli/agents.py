@@ -78,7 +78,13 @@ def agent_train(
         from worldlab.agents.vmc import train_vmc_agent
 
         summary = train_vmc_agent(
-            env, steps, out, seed=seed, preset=preset or "demo", overrides=overrides
+            env,
+            steps,
+            out,
+            seed=seed,
+            preset=preset or "demo",
+            overrides=overrides,
+            env_kwargs=env_kwargs or None,
         )
         final = summary.get("final") or summary.get("eval")
     elif kind in ("dreamer", "mpc"):
