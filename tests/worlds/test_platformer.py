@@ -281,3 +281,11 @@ def test_speed():
             env.reset()
     steps_per_second = len(actions) / (time.perf_counter() - start)
     assert steps_per_second >= 2000, f"{steps_per_second:.0f} steps/s"
+
+
+@pytest.mark.parametrize("seed", [87, 449])
+def test_levels_whose_last_platform_runs_past_the_edge_generate(seed):
+    # These seeds once put coins beyond the level's last column (IndexError on reset).
+    env = PlatformerEnv(size=32)
+    env.reset(seed=seed)
+    assert (env.coin_positions[:, 0] < env.tiles.shape[1]).all()

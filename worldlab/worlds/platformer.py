@@ -292,6 +292,8 @@ class PlatformerEnv(gymnasium.Env):
             x += length
         tiles[:GROUND_TOP, x:] = SOLID  # flat run-out to the right wall
         coins_array = np.asarray(coins, np.float64).reshape(-1, 2)
+        # A platform near the end may run past the level: drop the coins beyond its edge.
+        coins_array = coins_array[coins_array[:, 0] < width]
         # Drop coins that a later platform buried inside a tile.
         free = tiles[coins_array[:, 1].astype(int), coins_array[:, 0].astype(int)] == EMPTY
         return tiles, coins_array[free]
