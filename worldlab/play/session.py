@@ -33,6 +33,7 @@ SAMPLING_FIELDS: dict[str, dict[str, Any]] = {
     "imagine_latents": {"choices": ["sample", "mode"], "label": "latents"},
     "temperature": {"min": 0.0, "max": 2.0, "label": "temperature"},
     "sampling_steps": {"min": 1, "max": 64, "integer": True, "label": "sampling steps"},
+    "maskgit_steps": {"min": 1, "max": 64, "integer": True, "label": "MaskGIT steps"},
 }
 
 # One model is shared by every session: inference runs under this lock, with the
