@@ -27,7 +27,7 @@ import torch
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.metrics import mean_ci, psnr
-from worldlab.evaluate.open_loop import _jsonable, _load_batch, _rng_scope, _windows
+from worldlab.evaluate.open_loop import jsonable, load_windows, rng_scope, sample_windows
 from worldlab.models.base import WorldModel
 from worldlab.progress import progress_bar
 
@@ -131,17 +131,17 @@ def delta_psnr(
             f"the model was built for {list(model.obs_shape)} frames but the dataset "
             f"holds {list(dataset.obs_shape)}; evaluate on data of the same world"
         )
-    pairs = _windows(dataset, episodes, context + t, windows, seed)
+    pairs = sample_windows(dataset, episodes, context + t, windows, seed)
     batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
     inferred_scores, random_scores = [], []
     device, was_training = model.device, model.training
     model.eval()
     cache: dict[int, dict[str, np.ndarray]] = {}
     try:
-        with torch.no_grad(), _rng_scope(device), progress_bar(enabled=progress) as bar:
+        with torch.no_grad(), rng_scope(device), progress_bar(enabled=progress) as bar:
             task = bar.add_task(f"Δ{t}PSNR", total=len(batches), unit="batches")
             for number, batch_pairs in enumerate(batches):
-                arrays = _load_batch(dataset, batch_pairs, context + t, cache)
+                arrays = load_windows(dataset, batch_pairs, context + t, cache)
                 batch = {key: torch.from_numpy(value).to(device) for key, value in arrays.items()}
                 scores = _score_batch(model, batch, context, t, random_draws, seed, number)
                 inferred_scores.append(scores[0])
@@ -201,7 +201,7 @@ def _summary(
         ("psnr_random", random.mean(1)),
     ):
         mean, half = mean_ci(values)
-        entries[name], entries[f"{name}_ci"] = _jsonable(np.array([mean, half]))
+        entries[name], entries[f"{name}_ci"] = jsonable(np.array([mean, half]))
     return entries
 
 

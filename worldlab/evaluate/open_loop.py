@@ -44,7 +44,7 @@ def window_starts(length: int, window: int, count: int, rng: np.random.Generator
     return sorted(start for start in starts if start <= last)
 
 
-def _windows(
+def sample_windows(
     dataset: EpisodeDataset, episodes: int | None, window: int, count: int, seed: int
 ) -> list[tuple[int, int]]:
     """``(episode index, start)`` of every evaluation window, in episode order."""
@@ -103,7 +103,7 @@ def _as_image(mean_frame: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 
 
-def _load_batch(
+def load_windows(
     dataset: EpisodeDataset,
     pairs: list[tuple[int, int]],
     window: int,
@@ -124,7 +124,7 @@ def _load_batch(
     return {key: np.stack([part[key] for part in parts]) for key in parts[0]}
 
 
-def _jsonable(values: np.ndarray) -> list[float | None]:
+def jsonable(values: np.ndarray) -> list[float | None]:
     """Floats for JSON; NaN (an undefined interval) becomes ``None``."""
     return [float(v) if math.isfinite(v) else None for v in np.asarray(values, np.float64)]
 
@@ -133,14 +133,14 @@ def _metric_block(psnr_values: np.ndarray, ssim_values: np.ndarray) -> dict[str,
     psnr_mean, psnr_half = mean_ci(psnr_values, axis=0)
     ssim_mean, ssim_half = mean_ci(ssim_values, axis=0)
     return {
-        "psnr": _jsonable(psnr_mean),
-        "psnr_ci": _jsonable(psnr_half),
-        "ssim": _jsonable(ssim_mean),
-        "ssim_ci": _jsonable(ssim_half),
+        "psnr": jsonable(psnr_mean),
+        "psnr_ci": jsonable(psnr_half),
+        "ssim": jsonable(ssim_mean),
+        "ssim_ci": jsonable(ssim_half),
     }
 
 
-def _rng_scope(device: torch.device):
+def rng_scope(device: torch.device):
     """Restores the caller's random state afterwards: the evaluation seeds its own."""
     cuda = [device.index or 0] if device.type == "cuda" else []
     return torch.random.fork_rng(devices=cuda)
@@ -187,7 +187,7 @@ def evaluate_open_loop(
             f"holds {list(dataset.obs_shape)}; evaluate on data of the same world"
         )
     window = context + horizon
-    pairs = _windows(dataset, episodes, window, starts_per_episode, seed)
+    pairs = sample_windows(dataset, episodes, window, starts_per_episode, seed)
     if mean_frame is None:
         mean_frame = _episodes_mean_frame(dataset, sorted({index for index, _ in pairs}))
     device = model.device
@@ -199,11 +199,11 @@ def evaluate_open_loop(
     cache: dict[int, dict[str, np.ndarray]] = {}
     batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
     try:
-        with torch.no_grad(), _rng_scope(device), progress_bar(enabled=progress) as bar:
+        with torch.no_grad(), rng_scope(device), progress_bar(enabled=progress) as bar:
             torch.manual_seed(seed)  # the model's own sampling is reproducible too
             task = bar.add_task("open-loop eval", total=len(batches), unit="batches")
             for batch_pairs in batches:
-                arrays = _load_batch(dataset, batch_pairs, window, cache)
+                arrays = load_windows(dataset, batch_pairs, window, cache)
                 batch = {key: torch.from_numpy(value).to(device) for key, value in arrays.items()}
                 frames, rewards = _rollout(model, batch, context, horizon)
                 target = batch["obs"][:, context:]
@@ -251,7 +251,7 @@ def _assemble(
 ) -> dict[str, Any]:
     values = {name: np.concatenate(parts) for name, parts in scores.items()}  # [N, horizon]
     model_block = _metric_block(values["model_psnr"], values["model_ssim"])
-    model_block["reward_mae"] = _jsonable(values["reward_error"].mean(0))
+    model_block["reward_mae"] = jsonable(values["reward_error"].mean(0))
     baselines = {
         name: _metric_block(values[f"{name}_psnr"], values[f"{name}_ssim"]) for name in BASELINES
     }
