@@ -123,3 +123,24 @@ def test_actor_refuses_a_model_without_actions():
 
     with pytest.raises(WorldlabError, match="latent-action"):
         ActorCritic(BanditModel(ActionSpec("none")))
+
+
+def test_imagination_from_terminal_states_carries_no_weight():
+    torch.manual_seed(0)
+    model = BanditModel(ActionSpec("discrete", n=4))
+    agent = ActorCritic(model, BehaviorConfig(horizon=3, hidden=16, layers=1))
+    before = [p.clone() for p in [*agent.actor.parameters(), *agent.critic.parameters()]]
+    metrics = agent.update(model, torch.ones(8, 4), start_continue=torch.zeros(8))
+    after = [*agent.actor.parameters(), *agent.critic.parameters()]
+    assert metrics["actor_loss"] == 0.0 and metrics["critic_loss"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_backprop_needs_continuous_actions():
+    from worldlab.errors import WorldlabError
+
+    agent = ActorCritic(
+        BanditModel(ActionSpec("discrete", n=4)), BehaviorConfig(actor_grad="backprop")
+    )
+    with pytest.raises(WorldlabError, match="reinforce"):
+        agent.update(BanditModel(ActionSpec("discrete", n=4)), torch.ones(2, 4))

@@ -112,3 +112,14 @@ def test_vmc_agent_from_the_cli(tmp_path, cli):
     assert "success rate" in out.stdout
     result = evaluate_agent(run, episodes=2, progress=False)
     assert result["agent"] == "vmc" and len(result["returns"]) == 2
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_over(tmp_path):
+    from worldlab.data import collect
+
+    run = tmp_path / "r"
+    collect("reach", run / "replay", episodes=5, max_steps=50, size=32, progress=False)
+    (run / "eval.jsonl").write_text('{"stale": true}\n')
+    summary = train_online("dreamer", "reach", 100, run, overrides=TINY, progress=False)
+    assert summary["episodes"] == 2 and len(list((run / "replay").glob("ep_*.npz"))) == 2
+    assert "stale" not in (run / "eval.jsonl").read_text()

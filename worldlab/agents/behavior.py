@@ -11,9 +11,10 @@ all here:
 - advantages are divided by ``max(1, S)`` where ``S`` is an EMA (decay 0.99) of the
   5th–95th percentile range of the returns, so rewards of any scale need no tuning,
   while small returns are not blown up;
-- the actor maximises advantage-weighted log-likelihood (REINFORCE, for discrete and
-  continuous actions alike) plus an entropy bonus (3e-4); discrete policies mix in
-  1% uniform, continuous ones are normals with bounded mean and standard deviation.
+- the actor maximises advantage-weighted log-likelihood (REINFORCE) for discrete
+  actions and the λ-return backpropagated through the model's dynamics for continuous
+  ones (``actor_grad``), plus an entropy bonus (3e-4); discrete policies mix in 1%
+  uniform, continuous ones are normals with bounded mean and standard deviation.
 
 Nothing here knows the model's family: it calls ``model.step`` and ``model.features``.
 Paper settings are the ``BehaviorConfig`` defaults.
@@ -193,6 +194,13 @@ class ActorCritic(nn.Module):
             )
         if grad == "auto":
             return self.actor.spec.kind == "continuous"
+        if grad == "backprop" and self.actor.spec.kind == "discrete":
+            from worldlab.errors import WorldlabError
+
+            raise WorldlabError(
+                "behavior.actor_grad=backprop needs continuous actions: discrete actions "
+                "cannot be reparameterised; use reinforce (or auto)"
+            )
         return grad == "backprop"
 
     # -- imagination ---------------------------------------------------------------
@@ -215,7 +223,8 @@ class ActorCritic(nn.Module):
             if grad:
                 action = self.actor(features[-1]).rsample().clamp(-1, 1)
             else:
-                action = self.actor.act(features[-1])
+                # The raw sample: REINFORCE scores its log-probability (the model clamps it).
+                action = self.actor(features[-1]).sample()
             state, reward, cont = model.step(state, action)
             actions.append(action)
             rewards.append(reward.float())
@@ -229,8 +238,14 @@ class ActorCritic(nn.Module):
         }
 
     # -- learning ------------------------------------------------------------------
-    def update(self, model: WorldModel, start: Any) -> dict[str, float]:
-        """One actor and one critic step on trajectories imagined from ``start``."""
+    def update(
+        self, model: WorldModel, start: Any, start_continue: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """One actor and one critic step on trajectories imagined from ``start``.
+
+        ``start_continue [N]``: 0 for start states that ended their episode (terminal
+        frames), whose imagined futures then carry no weight.
+        """
         c = self.config
         backprop = self.backprop
         traj = self.imagine(model, start, grad=backprop)
@@ -249,9 +264,10 @@ class ActorCritic(nn.Module):
             values = self.critic.value(features)
             returns = lambda_returns(traj["rewards"], traj["continues"], values, c.discount, c.lam)
             # Weight of step t: the probability the episode is still running there.
-            alive = torch.cumprod(
-                torch.cat([torch.ones_like(traj["continues"][:1]), traj["continues"][:-1]]), 0
-            )
+            first = torch.ones_like(traj["continues"][:1])
+            if start_continue is not None:
+                first = start_continue.to(first)[None]
+            alive = torch.cumprod(torch.cat([first, traj["continues"][:-1]]), 0)
             weights = alive * c.discount ** torch.arange(len(alive), device=alive.device).unsqueeze(
                 -1
             )
@@ -262,6 +278,8 @@ class ActorCritic(nn.Module):
         dist = self.actor(features[:-1])
         entropy = dist.entropy()
         if backprop:
+            # DreamerV2-style: maximise the normalised λ-return itself (no baseline needed,
+            # the gradient flows through the dynamics, not through a score function).
             objective = differentiable / scale
         else:
             objective = advantages * dist.log_prob(traj["actions"])

@@ -18,7 +18,8 @@ Checkpoints are taken at episode ends and hold the world model, its optimiser, t
 behaviour and the loop's counters; episodes played after the last checkpoint are
 dropped on resume (they are played again), so a resumed run repeats exactly what
 the uninterrupted run would have done. Ctrl-C stores the episode in progress as a
-truncated episode and checkpoints before exiting.
+truncated episode and checkpoints before exiting (a run resumed after Ctrl-C goes on
+from there, so it differs from an uninterrupted one by that cut episode).
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ class OnlineRun:
         if self.env_step < self.online.prefill:
             return space.sample()
         torch.manual_seed(step_seed(self.online.seed, 1, self.env_step))
+        if self.planner is not None and self.planner.generator is not None:
+            self.planner.generator.manual_seed(step_seed(self.online.seed, 3, self.env_step))
         self.model.eval()
         return to_env_action(self.model, self.policy(greedy=False)(state))
 
@@ -191,13 +194,13 @@ class OnlineRun:
         if self.behavior is not None:
             with torch.no_grad(), autocast(self.trainer.device, self.trainer.train.precision):
                 start = self.model.observe_all(batch["obs"], batch["action"], batch["is_first"])
-            count, starts = (
-                batch["obs"].shape[0] * batch["obs"].shape[1],
-                self.behavior.config.starts,
-            )
+            count = batch["obs"].shape[0] * batch["obs"].shape[1]
+            starts = self.behavior.config.starts
+            start_continue = (~batch["terminated"]).float().flatten()
             if 0 < starts < count:
-                start = index_state(start, torch.randperm(count, device=self.model.device)[:starts])
-            metrics.update(self.behavior.update(self.model, start))
+                index = torch.randperm(count, device=self.model.device)[:starts]
+                start, start_continue = index_state(start, index), start_continue[index]
+            metrics.update(self.behavior.update(self.model, start, start_continue))
         return metrics
 
     def _ready_to_learn(self) -> bool:
@@ -214,6 +217,10 @@ class OnlineRun:
         _write_json(self.out / "agent.json", self._agent_card())
         if checkpoint_dirs(self.out):
             self.restore()
+        else:  # a run that died before its first checkpoint starts over, data and logs too
+            self._drop_episodes_after_checkpoint()
+            for log in ("metrics.jsonl", "eval.jsonl"):
+                (self.out / log).unlink(missing_ok=True)
         totals: dict[str, float] = {}
         updates = 0
         started, elapsed_before = time.perf_counter(), self.elapsed
@@ -266,6 +273,8 @@ class OnlineRun:
         obs, info = self.world.reset(seed=seed)
         recorder = EpisodeRecorder(self.world.action_space, obs, info)
         belief = Filter(self.model)
+        if self.planner is not None:
+            self.planner.reset()  # no warm start from another episode
         torch.manual_seed(step_seed(o.seed, 2, self.episode))  # whatever ran before
         with torch.no_grad():
             state = belief.reset(obs)

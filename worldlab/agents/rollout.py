@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from worldlab.errors import WorldlabError
 from worldlab.evaluate.metrics import mean_ci
 from worldlab.models import WorldModel
 from worldlab.progress import progress_bar
@@ -31,6 +32,11 @@ def null_action(model: WorldModel) -> np.ndarray:
 
 def world_of(model: WorldModel, env_id: str | None, env_kwargs: dict | None):
     """The real world a model was trained on (or ``env_id``), at the model's frame size."""
+    if len(model.obs_shape) != 3:
+        raise WorldlabError(
+            "acting in a real world needs a model of pixels; this one models state vectors "
+            "(train.observation=state)"
+        )
     data = model.run_config["data"]
     env_id = env_id or data["env_id"]
     env_kwargs = data.get("env_kwargs", {}) if env_kwargs is None else env_kwargs

@@ -91,6 +91,7 @@ def agent_train(
         from worldlab.agents.online import train_online
 
         overrides.setdefault("online.seed", seed)
+        overrides.setdefault("train.seed", seed)  # model initialisation, replay sampling
         summary = train_online(kind, env, steps, out, preset, overrides, env_kwargs, resume)
         final = summary["final"]
     else:
