@@ -34,11 +34,7 @@ def plan(
         method=method, horizon=horizon, iterations=iterations, samples=samples, elites=elites
     )
     result = run_mpc(model, env, episodes, config, max_steps=max_steps, seed=seed)
-    ci = "" if result["return_ci"] is None else f" ± {result['return_ci']:.2f}"
-    console.print(
-        f"{result['env_id']}: mean return {result['mean_return']:.2f}{ci} over "
-        f"{episodes} episodes, success rate {result['success_rate']:.0%}"
-    )
+    _print_result(f"MPC with {run}", result)
     if video is not None:
         write_video(result["frames"], video)
         console.print(f"[green]{video}[/]")
