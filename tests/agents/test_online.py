@@ -53,6 +53,9 @@ def test_dreamer_run_from_the_cli_and_its_evaluation(tmp_path, cli):
         "agent", "eval", run, "--episodes", 2, "--video", video, "--json", tmp_path / "e.json"
     )
     assert "mean return" in out.stdout and video.stat().st_size > 0
+    plan = cli("plan", run, "--episodes", 1, "--max-steps", 3, "--samples", 8, "--elites", 2,
+               "--iterations", 1, "--horizon", 2)  # fmt: skip
+    assert "MPC with" in plan.stdout and "success rate" in plan.stdout
     again = evaluate_agent(run, episodes=2, progress=False)
     assert json.loads((tmp_path / "e.json").read_text())["returns"] == again["returns"]
 
