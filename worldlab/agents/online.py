@@ -37,6 +37,7 @@ from worldlab.agents.planning import PlannerConfig
 from worldlab.agents.rollout import Filter, play_in_world, to_env_action
 from worldlab.data.collect import EpisodeRecorder, append_episode, open_manifest
 from worldlab.data.dataset import EpisodeDataset, episode_index
+from worldlab.data.episode import write_json
 from worldlab.errors import WorldlabError
 from worldlab.models.state import index_state
 from worldlab.progress import progress_bar
@@ -214,7 +215,7 @@ class OnlineRun:
         """Play and learn until ``online.steps`` environment steps; returns a summary."""
         self.out.mkdir(parents=True, exist_ok=True)
         save_config(self.out / "config.json", self.config)
-        _write_json(self.out / "agent.json", self._agent_card())
+        write_json(self.out / "agent.json", self._agent_card())
         if checkpoint_dirs(self.out):
             self.restore()
         else:  # a run that died before its first checkpoint starts over, data and logs too
@@ -399,10 +400,6 @@ class OnlineRun:
         dataset = self.trainer.dataset = EpisodeDataset(self.replay)
         self.manifest.episodes, self.manifest.steps = len(dataset), dataset.num_steps
         self.manifest.save(self.replay)
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    save_config(path, payload)
 
 
 def train_online(

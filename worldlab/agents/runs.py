@@ -7,13 +7,13 @@ and policy from the run.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from worldlab.agents.rollout import play_in_world
+from worldlab.data.episode import read_json
 from worldlab.errors import WorldlabError
 
 KINDS = ("dreamer", "mpc", "vmc")
@@ -21,15 +21,11 @@ KINDS = ("dreamer", "mpc", "vmc")
 
 def agent_card(run: str | Path) -> dict[str, Any]:
     path = Path(run) / "agent.json"
-    if not path.exists():
-        raise WorldlabError(
-            f"'{run}' is not an agent run: it has no agent.json. Train one with "
-            "`worldlab agent train dreamer --env reach --steps 20000 --out RUN`"
-        )
-    try:
-        card = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise WorldlabError(f"{path} is corrupt ({error})") from None
+    card = read_json(
+        path,
+        f"'{run}' is not an agent run: it has no agent.json. Train one with "
+        "`worldlab agent train dreamer --env reach --steps 20000 --out RUN`",
+    )
     if card.get("agent") not in KINDS:
         raise WorldlabError(f"{path}: unknown agent kind {card.get('agent')!r}")
     return card

@@ -9,7 +9,6 @@ finished stages.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -32,8 +31,9 @@ from worldlab.agents.evolution import (  # noqa: F401  (the controller's public 
     split_overrides,
 )
 from worldlab.agents.rollout import Policy, play_in_world
+from worldlab.agents.runs import evaluate_agent
 from worldlab.data import EpisodeDataset, collect
-from worldlab.data.episode import atomic_write_bytes
+from worldlab.data.episode import read_json, write_json
 from worldlab.errors import WorldlabError
 from worldlab.models import WorldModel
 
@@ -141,20 +141,8 @@ def train_world_model(
     return "resumed"
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> None:
-    text = json.dumps(record, indent=2) + "\n"
-    atomic_write_bytes(path, lambda file: file.write(text.encode()))
-
-
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise WorldlabError(
-            f"'{path.parent}' is not a vmc agent run: {path.name} is missing"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise WorldlabError(f"{path} is corrupt ({error})") from None
+    return read_json(path, f"'{path.parent}' is not a vmc agent run: {path.name} is missing")
 
 
 def evaluate_in_world(
@@ -251,7 +239,7 @@ def train_vmc_agent(
             "dream_fitness": history,
             "dream_final": final,
         }
-        _write_json(agent_path, agent)
+        write_json(agent_path, agent)
         stages["controller"] = "evolved"
 
     eval_path = out / EVAL_FILE
@@ -260,7 +248,11 @@ def train_vmc_agent(
         evaluation = _read_json(eval_path)
     else:
         started = time.perf_counter()
-        evaluation = evaluate_agent(out, config.eval_episodes, _eval_seed(config, seed), progress)
+        eval_seed = _eval_seed(config, seed)
+        evaluation = {
+            "seed": eval_seed,
+            **evaluate_agent(out, config.eval_episodes, eval_seed, progress=progress),
+        }
         if config.baseline:
             evaluation["random_policy"] = evaluate_in_world(
                 model,
@@ -271,7 +263,7 @@ def train_vmc_agent(
                 label="random",
             )
         seconds["eval"] = time.perf_counter() - started
-        _write_json(eval_path, evaluation)
+        write_json(eval_path, evaluation)
         stages["eval"] = "evaluated"
     return {
         "out": str(out),
@@ -304,10 +296,3 @@ def load_agent(run: Path) -> tuple[WorldModel, Policy]:
             f"({controller.kind}) but the world model needs [{outputs}, {features}] ({kind})"
         )
     return model, controller_policy(model, controller)
-
-
-def evaluate_agent(run: Path, episodes: int = 20, seed: int = 1_000_000, progress: bool = True):
-    """Play ``episodes`` real episodes (seeds ``seed, seed + 1, ...``) with a saved vmc agent."""
-    model, policy = load_agent(run)
-    result = evaluate_in_world(model, policy, episodes, seed, progress)
-    return {"agent": "vmc", "seed": seed, **result}

@@ -17,7 +17,7 @@ import numpy as np
 import worldlab
 from worldlab.data.dataset import EpisodeDataset, episode_index
 from worldlab.data.episode import episode_filename, write_episode
-from worldlab.data.manifest import Manifest, action_spec
+from worldlab.data.manifest import Manifest, action_spec, open_dataset
 from worldlab.errors import DatasetError
 from worldlab.progress import progress_bar
 from worldlab.worlds import make_env, resolve_env_id
@@ -155,16 +155,4 @@ def open_manifest(
         env_kwargs=env_kwargs,
         worldlab_version=worldlab.__version__,
     )
-    if out.exists() and (out / "manifest.json").exists():
-        existing = Manifest.load(out)
-        for field_name in ("env_id", "obs_shape", "action", "env_kwargs"):
-            if getattr(existing, field_name) != getattr(fresh, field_name):
-                raise DatasetError(
-                    f"{out} already holds a dataset with {field_name}="
-                    f"{getattr(existing, field_name)}, but this collection has "
-                    f"{getattr(fresh, field_name)}; choose another --out directory"
-                )
-        return existing
-    out.mkdir(parents=True, exist_ok=True)
-    fresh.save(out)
-    return fresh
+    return open_dataset(out, fresh, "collection", "choose another --out directory")

@@ -17,6 +17,7 @@ and slice a subsequence without reading the rest of the file.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import zipfile
@@ -51,6 +52,26 @@ def atomic_write_bytes(path: Path, writer) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Write ``record`` as indented JSON, atomically (configs, agent cards, results)."""
+    text = json.dumps(record, indent=2) + "\n"
+    atomic_write_bytes(Path(path), lambda file: file.write(text.encode()))
+
+
+def read_json(path: Path, missing: str) -> dict:
+    """Read a JSON file; a missing one raises ``WorldlabError(missing)``, a corrupt one
+    names the file."""
+    from worldlab.errors import WorldlabError
+
+    path = Path(path)
+    if not path.exists():
+        raise WorldlabError(missing)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise WorldlabError(f"{path} is corrupt ({error})") from None
 
 
 def write_episode(path: Path, arrays: dict[str, np.ndarray]) -> None:

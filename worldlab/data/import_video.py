@@ -34,12 +34,12 @@ import worldlab
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import (
     EPISODE_GLOB,
-    atomic_write_bytes,
     episode_filename,
     read_episode,
     write_episode,
+    write_json,
 )
-from worldlab.data.manifest import MANIFEST_NAME, Manifest
+from worldlab.data.manifest import Manifest, open_dataset
 from worldlab.errors import CorruptEpisodeError, DatasetError, WorldlabError
 from worldlab.progress import progress_bar
 
@@ -246,23 +246,6 @@ def clip_episode(frames: np.ndarray) -> dict[str, np.ndarray]:
 
 
 # -- the dataset directory ------------------------------------------------------------
-def _open_dataset(out: Path, fresh: Manifest) -> Manifest:
-    """The manifest of ``out``: created, or checked to hold data of the same kind."""
-    if (out / MANIFEST_NAME).exists():
-        existing = Manifest.load(out)
-        for name in ("env_id", "obs_shape", "action", "env_kwargs"):
-            if getattr(existing, name) != getattr(fresh, name):
-                raise DatasetError(
-                    f"{out} already holds a dataset with {name}={getattr(existing, name)}, "
-                    f"but this import makes {name}={getattr(fresh, name)}; import with the "
-                    "same --size, --fps and --clip-length, or into another --out directory"
-                )
-        return existing
-    out.mkdir(parents=True, exist_ok=True)
-    fresh.save(out)
-    return fresh
-
-
 def _load_sources(out: Path) -> dict[str, Any]:
     path = out / SOURCES_NAME
     if not path.exists():
@@ -277,8 +260,7 @@ def _load_sources(out: Path) -> dict[str, Any]:
 
 
 def _save_sources(out: Path, sources: dict[str, Any]) -> None:
-    text = json.dumps(sources, indent=1) + "\n"
-    atomic_write_bytes(out / SOURCES_NAME, lambda file: file.write(text.encode()))
+    write_json(out / SOURCES_NAME, sources)
 
 
 def file_sha256(path: Path) -> str:
@@ -340,7 +322,7 @@ class _Importer:
 
     def __init__(self, out: Path, settings: dict[str, Any]):
         self.out, self.settings = out, settings
-        self.manifest = _open_dataset(
+        self.manifest = open_dataset(
             out,
             Manifest(
                 env_id=VIDEO_ENV_ID,
@@ -349,6 +331,8 @@ class _Importer:
                 env_kwargs=settings,
                 worldlab_version=worldlab.__version__,
             ),
+            "import",
+            "import with the same --size, --fps and --clip-length, or into another --out directory",
         )
         self.sources = _load_sources(out)
         _forget_incomplete(out, self.sources)
@@ -453,7 +437,7 @@ def drop_actions(src: str | Path, out: str | Path, progress: bool = True) -> Man
         state_dims=dataset.manifest.state_dims,
         worldlab_version=worldlab.__version__,
     )
-    manifest = _open_dataset(out, fresh)
+    manifest = open_dataset(out, fresh, "copy", "copy into another --out directory")
     for path, problem in dataset.corrupt.items():
         warnings.warn(f"skipped corrupt episode {path.name}: {problem}", stacklevel=2)
     todo = [p for p in dataset.paths if not _readable(out / p.name)]

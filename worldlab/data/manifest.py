@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from worldlab.data.episode import atomic_write_bytes
+from worldlab.data.episode import write_json
 from worldlab.errors import DatasetError
 
 MANIFEST_NAME = "manifest.json"
@@ -67,8 +67,7 @@ class Manifest:
         return action_space_from_spec(self.action)
 
     def save(self, root: Path) -> None:
-        text = json.dumps(asdict(self), indent=2) + "\n"
-        atomic_write_bytes(Path(root) / MANIFEST_NAME, lambda file: file.write(text.encode()))
+        write_json(Path(root) / MANIFEST_NAME, asdict(self))
 
     @classmethod
     def load(cls, root: Path) -> Manifest:
@@ -86,3 +85,21 @@ class Manifest:
                 f"{path} is corrupt ({error}); delete it and rerun "
                 "`worldlab collect` into the same directory to rebuild it"
             ) from None
+
+
+def open_dataset(out: Path, fresh: Manifest, what: str, advice: str) -> Manifest:
+    """The manifest of dataset ``out``: ``fresh`` for a new directory, else the existing one,
+    checked to hold data of the same kind (``what`` makes it; ``advice`` says what to do)."""
+    out = Path(out)
+    if (out / MANIFEST_NAME).exists():
+        existing = Manifest.load(out)
+        for name in ("env_id", "obs_shape", "action", "env_kwargs"):
+            if getattr(existing, name) != getattr(fresh, name):
+                raise DatasetError(
+                    f"{out} already holds a dataset with {name}={getattr(existing, name)}, "
+                    f"but this {what} has {name}={getattr(fresh, name)}; {advice}"
+                )
+        return existing
+    out.mkdir(parents=True, exist_ok=True)
+    fresh.save(out)
+    return fresh

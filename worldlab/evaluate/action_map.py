@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from worldlab.data.dataset import EpisodeDataset
-from worldlab.data.episode import atomic_write_bytes
+from worldlab.data.episode import write_json
 from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, WorldModel
 from worldlab.progress import progress_bar
@@ -101,8 +101,7 @@ class ActionMap:
     def save(self, path: str | Path) -> Path:
         """Write the map as JSON, atomically."""
         path = Path(path)
-        text = json.dumps(dataclasses.asdict(self), indent=1) + "\n"
-        atomic_write_bytes(path, lambda file: file.write(text.encode()))
+        write_json(path, dataclasses.asdict(self))
         return path
 
     @classmethod

@@ -11,7 +11,6 @@ A run's resolved configuration is saved as ``config.json`` in the run directory:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -99,23 +98,19 @@ def _coerce(dotted: str, value: Any, current: Any) -> Any:
 
 
 def save_config(path: Path, config: dict[str, Any]) -> None:
-    from worldlab.data.episode import atomic_write_bytes
+    from worldlab.data.episode import write_json
 
-    text = json.dumps(config, indent=2) + "\n"
-    atomic_write_bytes(Path(path), lambda file: file.write(text.encode()))
+    write_json(path, config)
 
 
 def load_config(run: Path) -> dict[str, Any]:
-    path = Path(run) / "config.json"
-    if not path.exists():
-        raise WorldlabError(
-            f"'{run}' is not a worldlab run: it has no config.json. "
-            "Train one with `worldlab train rssm --data DIR --out RUN`"
-        )
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise WorldlabError(f"{path} is corrupt ({error})") from None
+    from worldlab.data.episode import read_json
+
+    return read_json(
+        Path(run) / "config.json",
+        f"'{run}' is not a worldlab run: it has no config.json. "
+        "Train one with `worldlab train rssm --data DIR --out RUN`",
+    )
 
 
 def stage_override(family_class: type, stage: str) -> dict[str, Any]:
