@@ -126,3 +126,33 @@ def test_a_run_that_died_before_its_first_checkpoint_starts_over(tmp_path):
     summary = train_online("dreamer", "reach", 100, run, overrides=TINY, progress=False)
     assert summary["episodes"] == 2 and len(list((run / "replay").glob("ep_*.npz"))) == 2
     assert "stale" not in (run / "eval.jsonl").read_text()
+
+
+def test_pretraining_on_the_prefill_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
+    from worldlab.agents import online
+    from worldlab.agents.online import OnlineRun
+
+    # prefill == steps: play 100 random steps, then pretrain the model 7 updates.
+    overrides = {**TINY, "online.prefill": 100, "online.pretrain": 7}
+    monkeypatch.setattr(online, "PRETRAIN_CHECKPOINT_EVERY", 3)
+    whole = train_online("mpc", "reach", 100, tmp_path / "a", overrides=overrides, progress=False)
+    assert whole["updates"] == 7 and whole["env_steps"] == 100
+
+    learn, calls = OnlineRun._learn, []
+
+    def power_cut_at_the_sixth_update(self):
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("power cut")
+        return learn(self)
+
+    monkeypatch.setattr(OnlineRun, "_learn", power_cut_at_the_sixth_update)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train_online("mpc", "reach", 100, tmp_path / "b", overrides=overrides, progress=False)
+    monkeypatch.setattr(OnlineRun, "_learn", learn)
+    resumed = train_online("mpc", "reach", 100, tmp_path / "b", resume=True, progress=False)
+    assert resumed["updates"] == 7 and resumed["final"]["returns"] == whole["final"]["returns"]
+    _, weights_a, _ = latest_checkpoint(tmp_path / "a")
+    _, weights_b, _ = latest_checkpoint(tmp_path / "b")
+    for name, tensor in weights_a.items():
+        assert torch.equal(tensor, weights_b[name]), name

@@ -55,6 +55,7 @@ from worldlab.worlds import make_env, resolve_env_id
 
 AGENTS = ("dreamer", "mpc")
 REPLAY = "replay"
+PRETRAIN_CHECKPOINT_EVERY = 500  # pretraining updates between checkpoints
 
 
 @dataclasses.dataclass
@@ -63,7 +64,7 @@ class OnlineConfig:
     steps: int = 20_000  # environment steps in total
     prefill: int = 1_000  # steps of random actions before learning starts
     train_ratio: float = 64.0  # replayed steps (batch × sequence) per environment step
-    pretrain: int = 0  # extra updates once, when learning starts (after the prefill)
+    pretrain: int = 0  # updates on the prefill data before the agent first acts
     eval_every: int = 2_500  # environment steps between real-world evaluations
     eval_episodes: int = 5
     eval_seed: int = 1_000_000  # evaluation episodes use seeds eval_seed, eval_seed + 1, ...
@@ -161,10 +162,11 @@ class OnlineRun:
                 self.model, PlannerConfig(**agent["planner"]), self.online.seed
             )
         self.env_step, self.episode, self.credit, self.elapsed = 0, 0, 0.0, 0.0
-        self.pretrained = False
+        self.pretrain_done = 0  # pretraining updates made so far
         self.next_eval = self.online.eval_every
         self.next_checkpoint = self.online.checkpoint_every
         self.last_return: float | None = None
+        self._clock = (time.perf_counter(), 0.0)  # (when this session started, elapsed before)
 
     # -- acting ----------------------------------------------------------------------
     def policy(self, greedy: bool):
@@ -179,7 +181,7 @@ class OnlineRun:
 
     @torch.no_grad()
     def _act(self, state: Any, space) -> Any:
-        if self.env_step < self.online.prefill:
+        if not self._learning():
             return space.sample()
         torch.manual_seed(step_seed(self.online.seed, 1, self.env_step))
         if self.planner is not None and self.planner.generator is not None:
@@ -210,6 +212,21 @@ class OnlineRun:
             and self.trainer.dataset.num_steps >= self.trainer.train.seq_len
         )
 
+    def _learning(self) -> bool:
+        """Past the prefill and the pretraining: the agent acts and learns as it goes."""
+        return self.env_step >= self.online.prefill and self.pretrain_done >= self.online.pretrain
+
+    def _pretrain(self, stop):
+        """The pretraining updates, once the prefill is in the replay (between episodes).
+
+        Interruptible and checkpointed every ``PRETRAIN_CHECKPOINT_EVERY`` updates, so a long
+        pretraining phase resumes where it stopped."""
+        while self.pretrain_done < self.online.pretrain and not stop.requested:
+            yield self._learn()
+            self.pretrain_done += 1
+            if self.pretrain_done % PRETRAIN_CHECKPOINT_EVERY == 0:
+                self.checkpoint()
+
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Play and learn until ``online.steps`` environment steps; returns a summary."""
@@ -224,7 +241,7 @@ class OnlineRun:
                 (self.out / log).unlink(missing_ok=True)
         totals: dict[str, float] = {}
         updates = 0
-        started, elapsed_before = time.perf_counter(), self.elapsed
+        self._clock = (time.perf_counter(), self.elapsed)
         interrupted = False
         with progress_bar(self.progress, extra="{task.fields[status]}") as bar:
             task = bar.add_task(
@@ -235,8 +252,11 @@ class OnlineRun:
                 status="",
             )
             with stop_on_sigint() as stop:
-                while self.env_step < self.online.steps and not stop.requested:
-                    for metrics in self._episode(stop):
+                while not stop.requested:
+                    pretraining = self._ready_to_learn() and not self._learning()
+                    if self.env_step >= self.online.steps and not pretraining:
+                        break
+                    for metrics in self._pretrain(stop) if pretraining else self._episode(stop):
                         for key, value in metrics.items():
                             totals[key] = totals.get(key, 0.0) + value
                         updates += 1
@@ -244,7 +264,7 @@ class OnlineRun:
                             self._log({k: v / updates for k, v in totals.items()})
                             totals, updates = {}, 0
                         bar.update(task, completed=self.env_step, status=self._status())
-                    self.elapsed = elapsed_before + time.perf_counter() - started
+                    self._tick()
                     bar.update(task, completed=self.env_step, status=self._status())
                     if self.env_step >= self.next_eval:
                         if self.env_step < self.online.steps:  # the last one comes below
@@ -287,11 +307,7 @@ class OnlineRun:
             self.env_step += 1
             if o.max_episode_steps and recorder.steps >= o.max_episode_steps:
                 truncated = True
-            if self._ready_to_learn():
-                if not self.pretrained:
-                    self.pretrained = True
-                    for _ in range(o.pretrain):
-                        yield self._learn()
+            if self._learning() and self._ready_to_learn():
                 self.credit += o.train_ratio / (
                     self.trainer.train.batch_size * self.trainer.train.seq_len
                 )
@@ -338,6 +354,8 @@ class OnlineRun:
 
     def _status(self) -> str:
         parts = []
+        if self.env_step >= self.online.prefill and self.pretrain_done < self.online.pretrain:
+            parts.append(f"pretraining {self.pretrain_done}/{self.online.pretrain}")
         if self.last_return is not None:
             parts.append(f"return={self.last_return:.3g}")
         if getattr(self, "last_eval", None):
@@ -360,7 +378,13 @@ class OnlineRun:
         }
 
     # -- state -------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Bring ``elapsed`` (seconds of this run, over all its sessions) up to now."""
+        started, before = self._clock
+        self.elapsed = before + time.perf_counter() - started
+
     def checkpoint(self) -> Path:
+        self._tick()
         state = {
             "optimizer": self.trainer.optimizer.state_dict(),
             "step": self.trainer.step,
@@ -369,7 +393,7 @@ class OnlineRun:
                 "env_step": self.env_step,
                 "episode": self.episode,
                 "credit": self.credit,
-                "pretrained": self.pretrained,
+                "pretrain_done": self.pretrain_done,
                 "next_eval": self.next_eval,
                 "next_checkpoint": self.next_checkpoint,
             },
@@ -385,7 +409,7 @@ class OnlineRun:
         self.trainer.step, self.elapsed = state["step"], state.get("elapsed", 0.0)
         loop = state["online"]
         self.env_step, self.episode, self.credit = loop["env_step"], loop["episode"], loop["credit"]
-        self.pretrained = loop.get("pretrained", self.env_step > self.online.prefill)
+        self.pretrain_done = loop["pretrain_done"]
         self.next_eval, self.next_checkpoint = loop["next_eval"], loop["next_checkpoint"]
         if self.behavior is not None:
             self.behavior.load_full_state(state["behavior"])
