@@ -1,6 +1,7 @@
 """Model-based agents against a model-free one at the same environment-step budget.
 
     python benchmarks/agents.py run dreamer --env reach --steps 10000 --seeds 0 1 2 --out B
+    python benchmarks/agents.py run mpc     --env reach --steps 20000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run ppo     --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B
     python benchmarks/agents.py report B      # table + learning-curve plot (B: a folder)
@@ -46,12 +47,32 @@ CPU_SETTINGS = {
 }
 
 
-def run_online(kind: str, env: str, steps: int, seed: int, out: Path, episodes: int) -> dict:
+def mpc_settings(steps: int, pretrain: int) -> dict:
+    """MPC spends the whole budget exploring (actions that drift, so the model sees fast
+    motion), then trains its model ``pretrain`` updates with the reward loss weighted 10×
+    and plans 4 steps ahead through the latents' modes."""
+    return {
+        "online.prefill": steps,
+        "online.prefill_policy": "brownian",
+        "online.pretrain": pretrain,
+        "online.eval_every": steps,
+        "model.reward_scale": 10.0,
+        "model.lr": 5e-4,
+        "model.imagine_latents": "mode",
+        "planner.horizon": 4,
+    }
+
+
+def run_online(
+    kind: str, env: str, steps: int, seed: int, out: Path, episodes: int, pretrain: int
+) -> dict:
     from worldlab.agents.online import train_online
     from worldlab.agents.runs import evaluate_agent
 
     run = out / f"{kind}_{env}_s{seed}"
     overrides = {**CPU_SETTINGS, "online.seed": seed, "train.seed": seed}
+    if kind == "mpc":
+        overrides.update(mpc_settings(steps, pretrain))
     started = time.perf_counter()
     train_online(kind, env, steps, run, overrides=overrides, resume=(run / "checkpoints").exists())
     wall = time.perf_counter() - started
@@ -196,6 +217,7 @@ def main() -> None:
     run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     run.add_argument("--episodes", type=int, default=20, help="final evaluation episodes")
     run.add_argument("--out", type=Path, default=Path("bench/agents"))
+    run.add_argument("--pretrain", type=int, default=10_000, help="MPC: model updates")
     summary = commands.add_parser("report")
     summary.add_argument("out", type=Path)
     args = parser.parse_args()
@@ -205,7 +227,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         if args.agent in ("dreamer", "mpc"):
-            result = run_online(args.agent, args.env, args.steps, seed, args.out, args.episodes)
+            result = run_online(
+                args.agent, args.env, args.steps, seed, args.out, args.episodes, args.pretrain
+            )
         elif args.agent == "ppo":
             result = run_ppo(args.env, args.steps, seed, args.out, args.episodes)
         else:

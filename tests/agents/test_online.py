@@ -156,3 +156,18 @@ def test_pretraining_on_the_prefill_resumes_where_a_crash_stopped_it(tmp_path, m
     _, weights_b, _ = latest_checkpoint(tmp_path / "b")
     for name, tensor in weights_a.items():
         assert torch.equal(tensor, weights_b[name]), name
+
+
+def test_brownian_prefill_explores_with_drifting_actions(tmp_path):
+    def step_sizes(policy):
+        overrides = {**TINY, "online.prefill": 100, "online.prefill_policy": policy}
+        run = tmp_path / policy
+        train_online("mpc", "reach", 50, run, overrides=overrides, progress=False)
+        actions = read_episode(run / "replay" / "ep_000000.npz")["action"][1:]
+        return abs(actions[1:] - actions[:-1]).mean()
+
+    # White noise in [-1, 1] jumps 2/3 on average per step; a random walk of std 0.3 ~0.24.
+    assert step_sizes("random") > 0.5 and step_sizes("brownian") < 0.3
+    with pytest.raises(WorldlabError, match="prefill_policy must be random or brownian"):
+        overrides = {**TINY, "online.prefill_policy": "sticky"}
+        train_online("mpc", "reach", 50, tmp_path / "x", overrides=overrides, progress=False)

@@ -62,7 +62,10 @@ PRETRAIN_CHECKPOINT_EVERY = 500  # pretraining updates between checkpoints
 class OnlineConfig:
     env: str = "reach"
     steps: int = 20_000  # environment steps in total
-    prefill: int = 1_000  # steps of random actions before learning starts
+    prefill: int = 1_000  # steps of exploration before learning starts
+    # how the prefill explores: "random" (white noise) or "brownian" (actions that drift,
+    # so a body with inertia reaches the speeds a planner will later ask of it)
+    prefill_policy: str = "random"
     train_ratio: float = 64.0  # replayed steps (batch × sequence) per environment step
     pretrain: int = 0  # updates on the prefill data before the agent first acts
     eval_every: int = 2_500  # environment steps between real-world evaluations
@@ -129,6 +132,17 @@ def agent_config(
     }
 
 
+def exploration_policy(name: str):
+    """The prefill's ``(obs, action space) → action`` policy (episodes re-seed the space)."""
+    from worldlab.agents.vmc import BrownianPolicy
+
+    if name == "random":
+        return lambda obs, space: space.sample()
+    if name == "brownian":
+        return BrownianPolicy()
+    raise WorldlabError(f"online.prefill_policy must be random or brownian, got '{name}'")
+
+
 class OnlineRun:
     """One online agent run in ``out``; ``run()`` trains it (resuming when it can)."""
 
@@ -161,6 +175,7 @@ class OnlineRun:
             self.planner = make_planner(
                 self.model, PlannerConfig(**agent["planner"]), self.online.seed
             )
+        self.explore = exploration_policy(self.online.prefill_policy)
         self.env_step, self.episode, self.credit, self.elapsed = 0, 0, 0.0, 0.0
         self.pretrain_done = 0  # pretraining updates made so far
         self.next_eval = self.online.eval_every
@@ -180,9 +195,9 @@ class OnlineRun:
         return mpc_policy(self.model, self.planner)
 
     @torch.no_grad()
-    def _act(self, state: Any, space) -> Any:
+    def _act(self, state: Any, obs: Any, space) -> Any:
         if not self._learning():
-            return space.sample()
+            return self.explore(obs, space)
         torch.manual_seed(step_seed(self.online.seed, 1, self.env_step))
         if self.planner is not None and self.planner.generator is not None:
             self.planner.generator.manual_seed(step_seed(self.online.seed, 3, self.env_step))
@@ -301,7 +316,7 @@ class OnlineRun:
             state = belief.reset(obs)
         truncated = False
         while True:
-            action = self._act(state, self.world.action_space)
+            action = self._act(state, obs, self.world.action_space)
             obs, reward, terminated, truncated, info = self.world.step(action)
             recorder.add(action, obs, reward, terminated, info)
             self.env_step += 1
