@@ -90,6 +90,16 @@ def test_an_existing_run_needs_resume(tmp_path):
         train_online("dreamer", "reach", 200, tmp_path / "r", overrides=TINY, progress=False)
     with pytest.raises(WorldlabError, match="'dreamer' run, not 'mpc'"):
         train_online("mpc", "reach", 200, tmp_path / "r", resume=True, progress=False)
+    # A resumed run refuses settings that change what it learns instead of ignoring them.
+    with pytest.raises(WorldlabError, match="trained with online.env='reach'.*'bounce'"):
+        train_online("dreamer", "bounce", 200, tmp_path / "r", resume=True, progress=False)
+    with pytest.raises(WorldlabError, match="behavior.horizon=5.*9"):
+        train_online("dreamer", "reach", 200, tmp_path / "r", resume=True,
+                     overrides={"behavior.horizon": 9}, progress=False)  # fmt: skip
+    train_online("dreamer", "reach", 150, tmp_path / "r", resume=True,
+                 overrides={**TINY, "online.eval_episodes": 1}, progress=False)  # fmt: skip
+    curve = [json.loads(line) for line in (tmp_path / "r" / "eval.jsonl").read_text().splitlines()]
+    assert len(curve[-1]["returns"]) == 1
 
 
 def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):

@@ -79,6 +79,10 @@ def test_resume_refuses_a_conflicting_setting(data, tmp_path):
         train("rssm", data, tmp_path / "run", None, {"model.deter": 64}, resume=True)
     with pytest.raises(WorldlabError, match="already holds a trained run"):
         train("rssm", data, tmp_path / "run", "tiny", {"train.steps": 1})
+    with pytest.raises(WorldlabError, match="trained with preset='tiny'.*'demo'"):
+        train("rssm", data, tmp_path / "run", "demo", {"train.steps": 2}, resume=True)
+    summary = train("rssm", data, tmp_path / "run", "tiny", {"train.steps": 2}, resume=True)
+    assert summary["step"] == 2  # naming the run's own preset again is fine
 
 
 def test_resume_with_a_dataset_of_another_shape_is_refused(data, tmp_path):

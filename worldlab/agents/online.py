@@ -45,6 +45,7 @@ from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_c
 from worldlab.train.config import (
     TrainConfig,
     apply_overrides,
+    check_resume,
     family_config,
     load_config,
     save_config,
@@ -56,6 +57,17 @@ from worldlab.worlds import make_env, resolve_env_id
 AGENTS = ("dreamer", "mpc")
 REPLAY = "replay"
 PRETRAIN_CHECKPOINT_EVERY = 500  # pretraining updates between checkpoints
+# Settings a resumed run may change: they alter how it proceeds, not what it learns.
+ONLINE_RESUMABLE = frozenset(
+    {
+        "train.device",
+        "train.threads",
+        "online.eval_every",
+        "online.eval_episodes",
+        "online.checkpoint_every",
+        "online.log_every",
+    }
+)
 
 
 @dataclasses.dataclass
@@ -464,10 +476,35 @@ def train_online(
         saved = config.get("agent", {})
         if saved.get("kind") != agent:
             raise WorldlabError(f"--resume: '{out}' is a '{saved.get('kind')}' run, not '{agent}'")
+        resume_settings(config, env, preset, overrides or {}, env_kwargs)
         config["agent"]["online"]["steps"] = steps
     else:
         config = agent_config(agent, env, steps, preset, overrides, env_kwargs)
     return OnlineRun(out, config, progress).run()
+
+
+def resume_settings(
+    config: dict[str, Any],
+    env: str,
+    preset: str | None,
+    overrides: dict[str, Any],
+    env_kwargs: dict[str, Any] | None,
+) -> None:
+    """Apply the command line of a resumed run to its saved ``config``: settings that only
+    change how it proceeds are taken, anything that would change what it learns is refused
+    (rather than silently ignored)."""
+    sections = {**config, **config["agent"]}  # online, behavior and planner live under agent
+    explicit = dict(overrides)
+    if preset is not None:
+        explicit["preset"] = preset
+    if resolve_env_id(env) != config["data"]["env_id"]:
+        explicit["online.env"] = env
+    if env_kwargs and env_kwargs != config["data"]["env_kwargs"]:
+        explicit["data.env_kwargs"] = env_kwargs
+    check_resume(sections, explicit, ONLINE_RESUMABLE)
+    for dotted, value in overrides.items():
+        section, _, name = dotted.partition(".")
+        sections[section][name] = value
 
 
 def load_online_agent(run: str | Path):

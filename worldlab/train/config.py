@@ -137,7 +137,7 @@ def check_resume(
     notes = []
     for dotted, value in explicit.items():
         section, _, name = dotted.partition(".")
-        old = saved.get(section, {}).get(name) if section in saved else saved.get(dotted)
+        old = saved.get(section, {}).get(name) if name else saved.get(dotted)  # e.g. preset
         if old == value:
             continue
         if dotted in resumable:
