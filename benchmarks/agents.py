@@ -4,6 +4,7 @@
     python benchmarks/agents.py run mpc     --env reach --steps 20000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run ppo     --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B
+    python benchmarks/agents.py score mpc   --env reach --seeds 0 1 2 --out B  # runs stopped early
     python benchmarks/agents.py report B      # table + learning-curve plot (B: a folder)
 
 Every agent is scored on the same real evaluation episodes (seeds 1,000,000 + i):
@@ -67,21 +68,29 @@ def run_online(
     kind: str, env: str, steps: int, seed: int, out: Path, episodes: int, pretrain: int
 ) -> dict:
     from worldlab.agents.online import train_online
-    from worldlab.agents.runs import evaluate_agent
 
     run = out / f"{kind}_{env}_s{seed}"
     overrides = {**CPU_SETTINGS, "online.seed": seed, "train.seed": seed}
     if kind == "mpc":
         overrides.update(mpc_settings(steps, pretrain))
-    started = time.perf_counter()
     train_online(kind, env, steps, run, overrides=overrides, resume=(run / "checkpoints").exists())
-    wall = time.perf_counter() - started
-    curve = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    return score_online(run, episodes)
+
+
+def score_online(run: Path, episodes: int) -> dict:
+    """Score a Dreamer or MPC run as it stands, finished or interrupted (Ctrl-C)."""
+    from worldlab.agents.runs import evaluate_agent
+    from worldlab.train.checkpoint import latest_checkpoint
+
+    log = run / "eval.jsonl"
+    curve = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    _, _, state = latest_checkpoint(run)
     final = evaluate_agent(run, episodes, EVAL_SEED, progress=False)
     return {
         "curve": [(c["env_step"], c["mean_return"], c["success_rate"]) for c in curve],
         "final": _score(final),
-        "wall_s": wall,
+        "wall_s": state["elapsed"],  # the run's own training time, over all its sessions
+        "updates": state["step"],
     }
 
 
@@ -175,8 +184,10 @@ def report(out: Path) -> None:
         suc, suc_ci = mean_ci(np.array([r["final"]["success_rate"] for r in runs]))
         wall = np.median([r["wall_s"] for r in runs])
         ci = lambda v: "n/a" if np.isnan(v) else f"{v:.2f}"  # noqa: E731
+        updates = [r["updates"] for r in runs if r.get("updates")]
+        name = f"{agent} ({min(updates):,}–{max(updates):,} updates)" if updates else agent
         lines.append(
-            f"| {env} | {agent} | {runs[0]['steps']:,} | {len(runs)} | {ret:.1f} ± {ci(ret_ci)} "
+            f"| {env} | {name} | {runs[0]['steps']:,} | {len(runs)} | {ret:.1f} ± {ci(ret_ci)} "
             f"| {suc:.0%} ± {ci(suc_ci * 100)} pts | {wall / 60:.1f} min |"
         )
         curves = [r["curve"] for r in runs if r["curve"]]
@@ -218,6 +229,12 @@ def main() -> None:
     run.add_argument("--episodes", type=int, default=20, help="final evaluation episodes")
     run.add_argument("--out", type=Path, default=Path("bench/agents"))
     run.add_argument("--pretrain", type=int, default=10_000, help="MPC: model updates")
+    score = commands.add_parser("score", help="score existing dreamer/mpc runs (e.g. stopped)")
+    score.add_argument("agent", choices=["dreamer", "mpc"])
+    score.add_argument("--env", default="reach")
+    score.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    score.add_argument("--episodes", type=int, default=20, help="final evaluation episodes")
+    score.add_argument("--out", type=Path, default=Path("bench/agents"))
     summary = commands.add_parser("report")
     summary.add_argument("out", type=Path)
     args = parser.parse_args()
@@ -226,7 +243,11 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        if args.agent in ("dreamer", "mpc"):
+        if args.command == "score":
+            run = args.out / f"{args.agent}_{args.env}_s{seed}"
+            steps = json.loads((run / "config.json").read_text())["agent"]["online"]["steps"]
+            result = {**score_online(run, args.episodes), "steps": steps}
+        elif args.agent in ("dreamer", "mpc"):
             result = run_online(
                 args.agent, args.env, args.steps, seed, args.out, args.episodes, args.pretrain
             )
@@ -235,7 +256,8 @@ def main() -> None:
         else:
             result = run_random(args.env, seed, args.episodes)
         name = args.env.replace("/", "_")
-        result.update(agent=args.agent, env=args.env, seed=seed, steps=args.steps)
+        result = {"steps": getattr(args, "steps", None), **result}
+        result.update(agent=args.agent, env=args.env, seed=seed)
         (args.out / f"result_{args.agent}_{name}_s{seed}.json").write_text(
             json.dumps(result) + "\n"
         )
