@@ -15,6 +15,7 @@ from worldlab.evaluate.imagine import imagine_episode
 from worldlab.models import ActionSpec, get_family
 from worldlab.models.genie import PRESETS, GenieConfig, GenieState
 from worldlab.models.genie.dynamics import still_masked
+from worldlab.models.genie.lam import warp
 from worldlab.models.genie.model import COMPONENTS
 from worldlab.models.genie.quantizer import VectorQuantizer
 from worldlab.models.genie.transformer import STTransformer, segments_from_is_first
@@ -139,6 +140,74 @@ def test_tokenizer_lam_and_dynamics_are_causal_in_time():
         rtol=0,
         atol=1e-6,
     )
+
+
+# -- latent action model -------------------------------------------------------------
+def moving_square(batch, steps, size=32, seed=0):
+    """A square that moves 2 pixels left or right each step: frames ``[B, T, H, W, 3]`` in
+    [0, 1] and each transition's direction ``[B, T - 1]`` (0 left, 1 right)."""
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randint(0, 2, (batch, steps - 1), generator=generator)
+    left = torch.randint(10, size - 16, (batch, 1), generator=generator)
+    top = torch.randint(0, size - 6, (batch,), generator=generator)
+    lefts = torch.cat([left, left + (4 * directions - 2).cumsum(1)], 1)
+    video = torch.full((batch, steps, size, size, 3), 0.2)
+    for b in range(batch):
+        for t in range(steps):
+            video[b, t, top[b] : top[b] + 6, lefts[b, t] : lefts[b, t] + 6] = 1.0
+    return video, directions
+
+
+def test_lam_codes_learn_the_motion_not_the_window_position():
+    """Genie's LAM with frame-index positions and a decoder of whole frames coded each
+    transition's place in the window here (3 codes, ~0.57 accuracy)."""
+    torch.manual_seed(0)
+    lam = tiny_model(lam_patch=8).lam.train()
+    optimizer = torch.optim.AdamW(lam.parameters(), lr=1e-3, betas=(0.9, 0.9))
+    segment = torch.zeros(16, 4, dtype=torch.long)
+    for step in range(200):
+        loss, _, _ = lam.loss(moving_square(16, 4, seed=step + 1)[0], segment)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    video, directions = moving_square(64, 4, seed=10**6)
+    codes = lam.eval().infer(video, torch.zeros(64, 4, dtype=torch.long))[:, 1:]
+    votes = torch.zeros(8, 2).index_put_(
+        (codes.flatten(), directions.flatten()), torch.ones(codes.numel()), accumulate=True
+    )
+    assert votes.max(1).values.sum() / codes.numel() > 0.75  # majority direction per code
+
+
+def test_lam_encoder_ignores_where_a_transition_sits_in_the_window():
+    lam = tiny_model().lam.eval()
+    still = frames(steps=1).float().div(255).expand(2, 4, 32, 32, 3)  # one frame, repeated
+    encoded = lam.encode(still, torch.zeros(2, 4, dtype=torch.long))
+    torch.testing.assert_close(encoded[:, 1:], encoded[:, 1:2].expand(-1, 3, -1))
+
+
+@pytest.mark.parametrize("output", ["change", "warp"])
+def test_lam_decoder_starts_from_the_last_frame_alone(output):
+    lam = tiny_model(lam_decoder_output=output).lam.eval()
+    torch.nn.init.zeros_(lam.unembed.weight)
+    torch.nn.init.zeros_(lam.unembed.bias)
+    pixels = frames(steps=4).float() / 255
+    segment = torch.zeros(2, 4, dtype=torch.long)
+    actions = torch.randn(2, 3, lam.action_embed.in_features)
+    torch.testing.assert_close(lam.decode(pixels, actions, segment), pixels[:, :-1])
+    lam.to_flow.bias.data.fill_(1.0)  # any prediction of x_{t+1} reads x_t, not x_{<t}
+    earlier = pixels.clone()
+    earlier[:, :2] = frames(steps=2, seed=1).float() / 255
+    torch.testing.assert_close(
+        lam.decode(pixels, actions, segment)[:, 2], lam.decode(earlier, actions, segment)[:, 2]
+    )
+
+
+def test_warp_moves_a_frame_by_its_flow():
+    image = torch.rand(1, 1, 32, 32, 3)
+    flow = torch.zeros(1, 1, 16, 2)
+    flow[..., 0] = 1.0  # one pixel to the right
+    moved = warp(image, flow)
+    torch.testing.assert_close(moved[..., 1:, :], image[..., :-1, :])
 
 
 # -- vector quantisation -------------------------------------------------------------
@@ -299,6 +368,8 @@ def test_bad_inputs_are_clear_errors():
         tiny_model(size=36)
     with pytest.raises(WorldlabError, match="model.stage must be one of"):
         tiny_model(stage="everything")
+    with pytest.raises(WorldlabError, match="lam_decoder_output must be one of"):
+        tiny_model(lam_decoder_output="pixels")
 
 
 # -- staged training, checkpoints, the CLI -------------------------------------------

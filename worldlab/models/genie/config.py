@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STAGES = ("tokenizer", "lam", "dynamics", "all")
+LAM_DECODER_OUTPUTS = ("frame", "change", "warp")
 
 
 @dataclass
@@ -64,6 +65,11 @@ class GenieConfig:
     lam_layers: int = 8  # in the encoder and in the decoder
     num_latent_actions: int = 8  # paper: |A| = 8, small enough for a person to play
     lam_code_dim: int = 32
+    # ours (see docs/genie.md): the decoder predicts x_{t+1} from x_t alone (paper: x_1..x_t)
+    lam_decoder_sees_history: bool = False
+    # frame: x_{t+1} itself (paper) | change: x_t + Δ | warp: x_t moved by a flow, + Δ
+    lam_decoder_output: str = "warp"
+    lam_continuous_share: float = 0.5  # training transitions decoded from the unquantised action
     # both codebooks
     commitment: float = 0.25  # VQ-VAE's beta
     dead_code_steps: int = 100  # restart a code no input picked for this many training steps

@@ -19,7 +19,13 @@ from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, WorldModel
-from worldlab.models.genie.config import DEFAULT_PRESET, PRESETS, STAGES, GenieConfig
+from worldlab.models.genie.config import (
+    DEFAULT_PRESET,
+    LAM_DECODER_OUTPUTS,
+    PRESETS,
+    STAGES,
+    GenieConfig,
+)
 from worldlab.models.genie.dynamics import MaskGITDynamics
 from worldlab.models.genie.lam import LatentActionModel
 from worldlab.models.genie.patches import to_uint8, to_unit
@@ -49,6 +55,11 @@ def check_config(config: GenieConfig, obs_shape: tuple[int, ...]) -> None:
     """Clear errors for settings the networks cannot be built with."""
     if config.stage not in STAGES:
         raise WorldlabError(f"model.stage must be one of {', '.join(STAGES)}, got '{config.stage}'")
+    if config.lam_decoder_output not in LAM_DECODER_OUTPUTS:
+        raise WorldlabError(
+            f"model.lam_decoder_output must be one of {', '.join(LAM_DECODER_OUTPUTS)}, "
+            f"got '{config.lam_decoder_output}'"
+        )
     if len(obs_shape) != 3:
         raise WorldlabError(
             f"genie models frames [H, W, C], got observations of shape {list(obs_shape)}; "
