@@ -178,6 +178,6 @@ def test_brownian_prefill_explores_with_drifting_actions(tmp_path):
 
     # White noise in [-1, 1] jumps 2/3 on average per step; a random walk of std 0.3 ~0.24.
     assert step_sizes("random") > 0.5 and step_sizes("brownian") < 0.3
-    with pytest.raises(WorldlabError, match="prefill_policy must be random or brownian"):
-        overrides = {**TINY, "online.prefill_policy": "sticky"}
+    with pytest.raises(WorldlabError, match="unknown policy 'greedy'"):
+        overrides = {**TINY, "online.prefill_policy": "greedy"}
         train_online("mpc", "reach", 50, tmp_path / "x", overrides=overrides, progress=False)

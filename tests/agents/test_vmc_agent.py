@@ -6,7 +6,6 @@ import torch
 
 from worldlab.agents.rollout import play_in_world
 from worldlab.agents.vmc import (
-    BrownianPolicy,
     LinearController,
     VMCAgentConfig,
     agent_config,
@@ -15,10 +14,8 @@ from worldlab.agents.vmc import (
     load_agent,
     train_vmc_agent,
 )
-from worldlab.data.collect import run_episode
 from worldlab.errors import WorldlabError
 from worldlab.models import ActionSpec, WorldModel
-from worldlab.worlds import make_env
 
 torch.set_num_threads(1)
 TARGET = torch.tensor([0.5, -0.3])
@@ -114,23 +111,6 @@ def test_controller_round_trip(tmp_path):
 
 def test_paper_controller_has_867_parameters():
     assert LinearController.size(features=32 + 256, outputs=3) == 867
-
-
-def test_brownian_collection_is_reproducible_per_episode_and_drifts():
-    env = make_env("reach", size=16)
-    policy = BrownianPolicy(step=0.3)
-    first = run_episode(env, 5, 30, policy)["action"]
-    run_episode(env, 6, 30, policy)
-    again = run_episode(env, 5, 30, policy)["action"]
-    np.testing.assert_array_equal(first, again)  # episode 5 does not depend on episode 6
-    assert np.abs(first).max() <= 1.0
-    white = run_episode(env, 5, 30)["action"]
-    assert (
-        np.abs(np.diff(first[1:], axis=0)).mean() < 0.5 * np.abs(np.diff(white[1:], axis=0)).mean()
-    )
-    discrete = make_env("bounce", size=16)
-    actions = run_episode(discrete, 0, 30, BrownianPolicy(step=0.2))["action"][1:]
-    assert (np.diff(actions) != 0).mean() < 0.5  # mostly repeats
 
 
 def test_unknown_settings_are_clear_errors():

@@ -26,11 +26,10 @@ from worldlab.agents.dream_env import DreamEnv
 from worldlab.agents.rollout import Policy
 from worldlab.data import EpisodeDataset
 from worldlab.data.episode import atomic_write_bytes
+from worldlab.data.policies import POLICIES
 from worldlab.errors import WorldlabError
 from worldlab.models import WorldModel
 from worldlab.progress import progress_bar
-
-COLLECT_POLICIES = ("brownian", "random")
 
 
 @dataclasses.dataclass
@@ -48,7 +47,7 @@ class VMCAgentConfig:
     continue_threshold: float = 0.5  # a dream episode ends when p(continue) falls below
     final_rollouts: int = 256  # re-scores CMA-ES's mean and best candidate to pick C
     # pipeline
-    collect_policy: str = "brownian"  # "brownian" (drifting random actions) or "random"
+    collect_policy: str = "brownian"  # random | sticky | brownian (worldlab.data.policies)
     size: int = 64  # frame side collected and modelled (a multiple of 16)
     max_episode_steps: int | None = None  # cut collected episodes after this many steps
     env_kwargs: dict | None = None
@@ -63,10 +62,9 @@ class VMCAgentConfig:
                 raise WorldlabError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.population < 2:
             raise WorldlabError("population must be ≥ 2 for CMA-ES")
-        if self.collect_policy not in COLLECT_POLICIES:
+        if self.collect_policy not in POLICIES:
             raise WorldlabError(
-                f"collect_policy must be one of {', '.join(COLLECT_POLICIES)}, "
-                f"got '{self.collect_policy}'"
+                f"collect_policy must be one of {', '.join(POLICIES)}, got '{self.collect_policy}'"
             )
         if self.sigma0 <= 0:
             raise WorldlabError(f"sigma0 must be > 0, got {self.sigma0}")

@@ -38,6 +38,7 @@ from worldlab.agents.rollout import Filter, play_in_world, to_env_action
 from worldlab.data.collect import EpisodeRecorder, append_episode, open_manifest
 from worldlab.data.dataset import EpisodeDataset, episode_index
 from worldlab.data.episode import write_json
+from worldlab.data.policies import make_policy
 from worldlab.errors import WorldlabError
 from worldlab.models.state import index_state
 from worldlab.progress import progress_bar
@@ -75,8 +76,8 @@ class OnlineConfig:
     env: str = "reach"
     steps: int = 20_000  # environment steps in total
     prefill: int = 1_000  # steps of exploration before learning starts
-    # how the prefill explores: "random" (white noise) or "brownian" (actions that drift,
-    # so a body with inertia reaches the speeds a planner will later ask of it)
+    # how the prefill explores: random | sticky | brownian (worldlab.data.policies); with
+    # brownian, a body with inertia reaches the speeds a planner will later ask of it
     prefill_policy: str = "random"
     train_ratio: float = 64.0  # replayed steps (batch × sequence) per environment step
     pretrain: int = 0  # updates on the prefill data before the agent first acts
@@ -144,17 +145,6 @@ def agent_config(
     }
 
 
-def exploration_policy(name: str):
-    """The prefill's ``(obs, action space) → action`` policy (episodes re-seed the space)."""
-    from worldlab.agents.vmc import BrownianPolicy
-
-    if name == "random":
-        return lambda obs, space: space.sample()
-    if name == "brownian":
-        return BrownianPolicy()
-    raise WorldlabError(f"online.prefill_policy must be random or brownian, got '{name}'")
-
-
 class OnlineRun:
     """One online agent run in ``out``; ``run()`` trains it (resuming when it can)."""
 
@@ -187,7 +177,7 @@ class OnlineRun:
             self.planner = make_planner(
                 self.model, PlannerConfig(**agent["planner"]), self.online.seed
             )
-        self.explore = exploration_policy(self.online.prefill_policy)
+        self.explore = make_policy(self.online.prefill_policy)
         self.env_step, self.episode, self.credit, self.elapsed = 0, 0, 0.0, 0.0
         self.pretrain_done = 0  # pretraining updates made so far
         self.next_eval = self.online.eval_every

@@ -14,12 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium
-import numpy as np
 import torch
 
 from worldlab.agents.evolution import (  # noqa: F401  (the controller's public names)
-    COLLECT_POLICIES,
     LinearController,
     VMCAgentConfig,
     agent_config,
@@ -44,37 +41,6 @@ DATA_DIR, MODEL_DIR = "data", "world_model"
 # -- collection ------------------------------------------------------------------------
 
 
-class BrownianPolicy:
-    """A random policy whose actions drift instead of jumping every step.
-
-    Continuous actions follow a clipped random walk, ``a_t = clip(a_{t-1} + N(0, step²))``;
-    discrete ones repeat the previous action with probability ``1 - step``. White-noise
-    actions (``"random"``, the paper's) barely move a body with inertia; drifting ones
-    cover fast motion too, as ctallec/world-models' "brownian" data policy does.
-
-    Each episode restarts from a uniform draw: ``collect`` re-seeds the action space at
-    every episode start, which is how a new episode is recognised, so episode ``i``
-    stays a function of its own seed.
-    """
-
-    def __init__(self, step: float = 0.3):
-        self.step = step
-        self._rng: Any = None
-        self._action: Any = None
-
-    def __call__(self, obs: np.ndarray, space: gymnasium.Space) -> Any:
-        rng = space.np_random
-        if rng is not self._rng:  # a new episode: collect re-seeded the space
-            self._rng, self._action = rng, space.sample()
-        elif isinstance(space, gymnasium.spaces.Discrete):
-            if rng.random() < self.step:
-                self._action = space.sample()
-        else:
-            noise = rng.normal(0.0, self.step, space.shape)
-            self._action = np.clip(self._action + noise, space.low, space.high).astype(space.dtype)
-        return self._action
-
-
 def collect_steps(
     env: str,
     data: Path,
@@ -97,7 +63,7 @@ def collect_steps(
             seed=seed,
             size=config.size,
             env_kwargs=config.env_kwargs,
-            policy=BrownianPolicy() if config.collect_policy == "brownian" else "random",
+            policy=config.collect_policy,
             progress=progress,
         )
         if manifest.steps >= steps:

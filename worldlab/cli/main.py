@@ -67,7 +67,10 @@ def collect(
     out: Path = typer.Option(..., help="dataset directory (created; reruns add missing episodes)"),
     episodes: int = typer.Option(10, min=1, help="number of episodes the dataset should hold"),
     max_steps: int | None = typer.Option(None, min=1, help="cut episodes after this many steps"),
-    policy: str = typer.Option("random", help="behaviour policy: random"),
+    policy: str = typer.Option(
+        "random",
+        help="behaviour policy: random, sticky (held actions) or brownian (drifting actions)",
+    ),
     seed: int = typer.Option(0, help="episode i is played with seed + i"),
     size: int = typer.Option(64, min=8, help="frame size in pixels (square)"),
     drop_actions: bool = typer.Option(False, help="store no actions, as if from video"),

@@ -7,7 +7,6 @@ leaves the others untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,9 @@ import worldlab
 from worldlab.data.dataset import EpisodeDataset, episode_index
 from worldlab.data.episode import episode_filename, write_episode
 from worldlab.data.manifest import Manifest, action_spec, open_dataset
-from worldlab.errors import DatasetError
+from worldlab.data.policies import Policy, make_policy
 from worldlab.progress import progress_bar
 from worldlab.worlds import make_env, resolve_env_id
-
-Policy = Callable[[np.ndarray, gymnasium.Space], Any]
-POLICIES = ("random",)
 
 
 class EpisodeRecorder:
@@ -116,9 +112,7 @@ def collect(
     env_id = resolve_env_id(env)
     world = make_env(env_id, size=size, **env_kwargs)
     if isinstance(policy, str):
-        if policy not in POLICIES:
-            raise DatasetError(f"unknown policy '{policy}': choose one of {', '.join(POLICIES)}")
-        policy = None
+        policy = make_policy(policy)
     manifest = open_manifest(out, env_id, world, env_kwargs, drop_actions)
     existing = EpisodeDataset(out)
     manifest.episodes, manifest.steps = len(existing), existing.num_steps
