@@ -247,3 +247,13 @@ def test_evaluating_on_frames_of_another_size_is_refused(data, tmp_path):
     model = worldlab.load(tmp_path / "run")
     with pytest.raises(WorldlabError, match=r"holds \[64, 64, 3\] frames.*\[32, 32, 3\]"):
         check_dataset_fits(model.run_config, other)
+
+
+def test_a_checkpoint_of_other_shapes_is_a_clear_error(data, tmp_path):
+    run = tmp_path / "run"
+    train("rssm", data, run, "tiny", {**TINY, "train.steps": 1}, progress=False)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["deter"] = 64  # as if the family's networks had changed shape since
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WorldlabError, match="does not fit the rssm model.*retrain.*size mismatch"):
+        worldlab.load(run)

@@ -105,7 +105,15 @@ def load(run: str | Path, device: str | torch.device = "cpu"):
     data = config["data"]
     model = family(model_config, tuple(data["obs_shape"]), ActionSpec.from_manifest(data["action"]))
     _, weights, _ = latest_checkpoint(run, with_trainer=False)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as error:  # tensors of other shapes
+        first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), "")
+        raise WorldlabError(
+            f"checkpoint of '{run}' does not fit the {config['family']} model its config "
+            f"describes, most likely because an older worldlab, whose {config['family']} networks "
+            f"had other shapes, wrote it: retrain the run with this version ({first})"
+        ) from None
     if missing or unexpected:
         raise WorldlabError(
             f"checkpoint of '{run}' does not fit its config: missing "
