@@ -185,7 +185,10 @@ def report(out: Path) -> None:
         wall = np.median([r["wall_s"] for r in runs])
         ci = lambda v: "n/a" if np.isnan(v) else f"{v:.2f}"  # noqa: E731
         updates = [r["updates"] for r in runs if r.get("updates")]
-        name = f"{agent} ({min(updates):,}–{max(updates):,} updates)" if updates else agent
+        name = agent
+        if updates:
+            low, high = min(updates), max(updates)
+            name += f" ({low:,}–{high:,} updates)" if high > low else f" ({low:,} updates)"
         lines.append(
             f"| {env} | {name} | {runs[0]['steps']:,} | {len(runs)} | {ret:.1f} ± {ci(ret_ci)} "
             f"| {suc:.0%} ± {ci(suc_ci * 100)} pts | {wall / 60:.1f} min |"
