@@ -56,7 +56,8 @@ class Filter:
 
     def update(self, action: Any, obs: np.ndarray) -> Any:
         device = self.model.device
-        obs_t = torch.as_tensor(np.asarray(obs), device=device)[None, None]
+        # A copy: some worlds hand out read-only frames, which torch warns about sharing.
+        obs_t = torch.tensor(np.asarray(obs), device=device)[None, None]
         action_t = torch.as_tensor(np.asarray(action), device=device)[None, None]
         self.state = self.model.observe(obs_t, action_t, state=self.state)
         return self.state
