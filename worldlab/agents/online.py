@@ -426,7 +426,10 @@ class OnlineRun:
         self.trainer.step, self.elapsed = state["step"], state.get("elapsed", 0.0)
         loop = state["online"]
         self.env_step, self.episode, self.credit = loop["env_step"], loop["episode"], loop["credit"]
-        self.pretrain_done = loop["pretrain_done"]
+        if "pretrain_done" in loop:
+            self.pretrain_done = loop["pretrain_done"]
+        else:  # a checkpoint from before pretraining was counted: all or nothing
+            self.pretrain_done = self.online.pretrain if loop.get("pretrained") else 0
         self.next_eval, self.next_checkpoint = loop["next_eval"], loop["next_checkpoint"]
         if self.behavior is not None:
             self.behavior.load_full_state(state["behavior"])
