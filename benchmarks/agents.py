@@ -3,6 +3,7 @@
     python benchmarks/agents.py run dreamer --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run mpc     --env reach --steps 20000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run ppo     --env reach --steps 10000 --seeds 0 1 2 --out B
+    python benchmarks/agents.py run ppo4    --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B
     python benchmarks/agents.py score mpc   --env reach --seeds 0 1 2 --out B  # runs stopped early
     python benchmarks/agents.py report B      # table + learning-curve plot (B: a folder)
@@ -12,7 +13,8 @@ mean return and success rate with 95% CIs over seeds, and wall time. Learning
 curves (return vs environment steps) come from periodic evaluations during training.
 Dreamer and MPC run worldlab's online loop with the CPU settings below; PPO is
 stable-baselines3's with its CnnPolicy on 64×64 frames (its Nature CNN needs at
-least 36 pixels), with an evaluation callback on the same schedule.
+least 36 pixels), with an evaluation callback on the same schedule; ``ppo`` reads single
+frames, ``ppo4`` the last four stacked on the channel axis (so it can see velocity).
 """
 
 from __future__ import annotations
@@ -94,11 +96,45 @@ def score_online(run: Path, episodes: int) -> dict:
     }
 
 
-def run_ppo(env: str, steps: int, seed: int, out: Path, episodes: int) -> dict:
+def stacked(world, frames: int):
+    """``world`` whose observation is its last ``frames`` frames side by side on the channel
+    axis (``[H, W, 3·frames]``), the first frame repeated at reset, as in Atari's frame
+    stacking; ``frames=1`` returns ``world`` unchanged."""
+    import gymnasium
+
+    if frames == 1:
+        return world
+
+    class StackFrames(gymnasium.Wrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            height, width, channels = env.observation_space.shape
+            shape = (height, width, channels * frames)
+            self.observation_space = gymnasium.spaces.Box(0, 255, shape, np.uint8)
+            self._recent: list[np.ndarray] = []
+
+        def reset(self, **kwargs):
+            obs, info = self.env.reset(**kwargs)
+            self._recent = [obs] * frames
+            return np.concatenate(self._recent, -1), info
+
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            self._recent = [*self._recent[1:], obs]
+            return np.concatenate(self._recent, -1), reward, terminated, truncated, info
+
+    return StackFrames(world)
+
+
+def run_ppo(env: str, steps: int, seed: int, out: Path, episodes: int, frames: int = 1) -> dict:
+    """stable-baselines3's PPO with its CnnPolicy, reading the last ``frames`` frames."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from worldlab.worlds import make_env
+    from worldlab.worlds import make_env as make_single
+
+    def make_env(env_id: str, size: int):
+        return stacked(make_single(env_id, size=size), frames)
 
     curve: list[tuple[int, float, float]] = []
 
@@ -225,7 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="model-based vs model-free agents")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run")
-    run.add_argument("agent", choices=["dreamer", "mpc", "ppo", "random"])
+    run.add_argument("agent", choices=["dreamer", "mpc", "ppo", "ppo4", "random"])
     run.add_argument("--env", default="reach")
     run.add_argument("--steps", type=int, default=10_000)
     run.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -254,8 +290,9 @@ def main() -> None:
             result = run_online(
                 args.agent, args.env, args.steps, seed, args.out, args.episodes, args.pretrain
             )
-        elif args.agent == "ppo":
-            result = run_ppo(args.env, args.steps, seed, args.out, args.episodes)
+        elif args.agent in ("ppo", "ppo4"):  # ppo4: the last 4 frames stacked
+            frames = 4 if args.agent == "ppo4" else 1
+            result = run_ppo(args.env, args.steps, seed, args.out, args.episodes, frames)
         else:
             result = run_random(args.env, seed, args.episodes)
         name = args.env.replace("/", "_")
