@@ -103,10 +103,19 @@ def test_an_existing_run_needs_resume(tmp_path):
 
 
 def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):
-    overrides = {**TINY, "online.pretrain": 3}
+    overrides = {**TINY, "online.pretrain": 3, "online.eval_every": 20}
     summary = train_online("mpc", "reach", 200, tmp_path / "m", overrides=overrides, progress=False)
     # 3 pretraining updates once learning starts at step 100, then 0.5 per step for 101 steps.
     assert summary["updates"] == 3 + 50 and len(summary["final"]["returns"]) == 2
+    # One evaluation per 50-step episode however small eval_every is; the one at step 100
+    # waits for the pretraining, so it scores the pretrained model, not the untrained one.
+    curve = [json.loads(line) for line in (tmp_path / "m" / "eval.jsonl").read_text().splitlines()]
+    assert [(entry["env_step"], entry["updates"]) for entry in curve] == [
+        (50, 0),
+        (100, 3),
+        (150, 28),
+        (200, 53),
+    ]
     result = evaluate_agent(tmp_path / "m", episodes=1, max_steps=5, progress=False)
     assert result["agent"] == "mpc" and result["lengths"] == [5]
 

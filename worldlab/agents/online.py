@@ -283,10 +283,14 @@ class OnlineRun:
                         bar.update(task, completed=self.env_step, status=self._status())
                     self._tick()
                     bar.update(task, completed=self.env_step, status=self._status())
-                    if self.env_step >= self.next_eval:
+                    # Not between the prefill and its pretraining: that would score the
+                    # untrained model. Episodes longer than eval_every give one evaluation.
+                    pending = self._ready_to_learn() and not self._learning()
+                    if self.env_step >= self.next_eval and not pending:
                         if self.env_step < self.online.steps:  # the last one comes below
                             self.evaluate()
-                        self.next_eval += self.online.eval_every
+                        while self.next_eval <= self.env_step:
+                            self.next_eval += self.online.eval_every
                     if self.env_step >= self.next_checkpoint:
                         self.checkpoint()
                         self.next_checkpoint += self.online.checkpoint_every
