@@ -190,3 +190,13 @@ def test_brownian_prefill_explores_with_drifting_actions(tmp_path):
     with pytest.raises(WorldlabError, match="unknown policy 'greedy'"):
         overrides = {**TINY, "online.prefill_policy": "greedy"}
         train_online("mpc", "reach", 50, tmp_path / "x", overrides=overrides, progress=False)
+
+
+def test_an_agent_acts_over_the_whole_range_of_a_wider_box(tmp_path):
+    # Pendulum's torque is in [-2, 2]: the planner plans in [-1, 1] and the world receives
+    # the rescaled action, so after the random prefill the replay holds torques beyond ±1.
+    overrides = {**TINY, "online.prefill": 50, "online.eval_episodes": 1}
+    train_online("mpc", "Pendulum-v1", 100, tmp_path / "p", overrides=overrides, progress=False)
+    planned = read_episode(tmp_path / "p" / "replay" / "ep_000001.npz")["action"]
+    assert planned.min() >= -2.0 and planned.max() <= 2.0
+    assert abs(planned).max() > 1.5

@@ -3,6 +3,7 @@ import torch
 
 from worldlab.agents.planning import Planner, PlannerConfig, model_return
 from worldlab.errors import WorldlabError
+from worldlab.models.base import ActionSpec
 
 
 def quadratic(target):
@@ -66,6 +67,8 @@ def test_bad_settings_are_clear_errors():
 
 def test_model_return_discounts_and_stops_at_termination():
     class Counter:  # a stand-in model: reward 1 per step, terminates after step 2
+        action_spec = ActionSpec("continuous", dims=1)
+
         def step(self, state, action):
             steps = state + 1
             return steps, torch.ones(len(steps)), (steps < 2).float()

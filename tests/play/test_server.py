@@ -38,7 +38,13 @@ def test_page_is_served(client):
 def test_start_act_and_frames_come_back(client):
     with client.websocket_connect("/ws") as ws:
         hello = receive(ws, "hello")
-        assert hello["action_spec"] == {"kind": "discrete", "n": 5, "dims": 0}
+        assert hello["action_spec"] == {
+            "kind": "discrete",
+            "n": 5,
+            "dims": 0,
+            "low": None,
+            "high": None,
+        }
         assert hello["keymap"]["combos"][0] == {
             "buttons": ["left"],
             "action": 1,

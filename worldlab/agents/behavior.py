@@ -225,7 +225,7 @@ class ActorCritic(nn.Module):
             else:
                 # The raw sample: REINFORCE scores its log-probability (the model clamps it).
                 action = self.actor(features[-1]).sample()
-            state, reward, cont = model.step(state, action)
+            state, reward, cont = model.step(state, model.action_spec.to_world(action))
             actions.append(action)
             rewards.append(reward.float())
             continues.append(cont.float())

@@ -3,7 +3,9 @@
 Episodes start from real context frames drawn from a dataset (the model observes
 them), then run inside the model: actions go to ``model.step``, rewards and
 terminations come from its heads, observations are its rendered frames (or its
-features, for agents that act on the latent state). One object serves RL inside the
+features, for agents that act on the latent state). Continuous actions are in
+[-1, 1] for every world, as for every policy here; the model receives them in the
+world's units (``ActionSpec.to_world``). One object serves RL inside the
 dream, planning and interactive play; nothing here knows the model's family.
 """
 
@@ -115,7 +117,7 @@ class DreamEnv(gymnasium.vector.VectorEnv):
         if self._state is None:
             raise WorldlabError("call reset() before step()")
         action = self._action_tensor(actions)
-        state, reward, cont = self.model.step(self._state, action)
+        state, reward, cont = self.model.step(self._state, self.model.action_spec.to_world(action))
         reward = reward.float().cpu().numpy().astype(np.float32)
         terminated = cont.float().cpu().numpy() < self.continue_threshold
         self._steps += 1

@@ -163,9 +163,11 @@ def controller_policy(model: WorldModel, controller: LinearController) -> Policy
 
 
 def random_policy(model: WorldModel, seed: int = 0) -> Policy:
-    """Uniformly random actions from a seeded generator (the baseline)."""
+    """Uniformly random actions from a seeded generator (the baseline), in [-1, 1] like every
+    policy's."""
     generator = torch.Generator().manual_seed(seed)
-    return lambda state: model.action_spec.random((1,), generator)
+    spec = model.action_spec
+    return lambda state: spec.to_unit(spec.random((1,), generator))
 
 
 # -- fitness in the dream --------------------------------------------------------------

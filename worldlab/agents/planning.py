@@ -123,7 +123,8 @@ def model_return(
 ) -> torch.Tensor:
     """Discounted imagined return of each action sequence from one model ``state``.
 
-    ``state``: batch 1; ``actions [N, H, A]`` or ``[N, H]``. Rewards are weighted by the
+    ``state``: batch 1; ``actions [N, H, A]`` in [-1, 1] (``ActionSpec.to_world`` maps them
+    to the world's bounds) or ``[N, H]`` indices. Rewards are weighted by the
     continue head's running survival probability, so plans that end the episode lose
     their later rewards.
     """
@@ -132,7 +133,7 @@ def model_return(
     total = torch.zeros(count, device=actions.device)
     alive = torch.ones(count, device=actions.device)
     for t in range(horizon):
-        state, reward, cont = model.step(state, actions[:, t])
+        state, reward, cont = model.step(state, model.action_spec.to_world(actions[:, t]))
         total += (discount**t) * alive * reward.float()
         alive = alive * cont.float()
     return total

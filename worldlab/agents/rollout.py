@@ -64,9 +64,11 @@ class Filter:
 
 
 def to_env_action(model: WorldModel, action: torch.Tensor) -> Any:
+    """A policy's action (continuous ones in [-1, 1]) as the real world takes it."""
     if model.action_spec.kind == "discrete":
         return int(action.reshape(-1)[0])
-    return action.reshape(-1).detach().cpu().numpy().astype(np.float32)
+    world = model.action_spec.to_world(action.reshape(-1).detach().float().clamp(-1, 1))
+    return world.cpu().numpy().astype(np.float32)
 
 
 @torch.no_grad()

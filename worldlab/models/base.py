@@ -9,8 +9,11 @@ expose features for agents (``features``). Callers never look inside
 Shapes (``B`` batch, ``T`` time, ``H×W×C`` frames, ``A`` action dims):
 
 - ``obs``     ``[B, T, H, W, C] uint8``
-- ``action``  ``[B, T] int64`` (discrete index) or ``[B, T, A] float32`` in ``[-1, 1]``;
-              ``action[:, t]`` is the action that led *to* ``obs[:, t]`` (Dreamer's alignment)
+- ``action``  ``[B, T] int64`` (discrete index) or ``[B, T, A] float32`` in the world's
+              units (what datasets record: ``ActionSpec.low..high``, [-1, 1] for the built-in
+              worlds); ``action[:, t]`` is the action that led *to* ``obs[:, t]`` (Dreamer's
+              alignment). Policies, planners and ``DreamEnv`` act in [-1, 1] and convert
+              with ``ActionSpec.to_world``
 - one step's ``action``  ``[B] int64`` or ``[B, A] float32``
 """
 
@@ -29,11 +32,20 @@ from worldlab.errors import WorldlabError
 @dataclasses.dataclass(frozen=True)
 class ActionSpec:
     """What a model's actions are: ``discrete`` with ``n`` choices, ``continuous`` with ``dims``,
-    or ``none`` for models learned from action-free video."""
+    or ``none`` for models learned from action-free video.
+
+    Continuous actions come in the world's units, bounded by ``low`` and ``high`` (per
+    flattened dimension; ``None`` means [-1, 1], as in the built-in worlds). Networks read
+    them rescaled to [-1, 1] (``encode``); agents act in [-1, 1] and ``to_world`` maps their
+    actions back, so Pendulum's torque in [-2, 2] and CarRacing's gas in [0, 1] use their
+    whole range.
+    """
 
     kind: str
     n: int = 0
     dims: int = 0
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
 
     @classmethod
     def from_manifest(cls, spec: dict[str, Any]) -> ActionSpec:
@@ -43,7 +55,12 @@ class ActionSpec:
             dims = 1
             for d in spec["shape"]:
                 dims *= int(d)
-            return cls("continuous", dims=dims)
+            low, high = _bounds(spec.get("low"), dims), _bounds(spec.get("high"), dims)
+            if low is None or high is None or any(h <= lo for lo, h in zip(low, high, strict=True)):
+                return cls("continuous", dims=dims)  # unbounded or degenerate: left as is
+            if set(low) == {-1.0} and set(high) == {1.0}:
+                return cls("continuous", dims=dims)
+            return cls("continuous", dims=dims, low=low, high=high)
         return cls("none")
 
     @property
@@ -51,8 +68,27 @@ class ActionSpec:
         """Width of the action vector a network reads (one-hot for discrete)."""
         return self.n if self.kind == "discrete" else self.dims
 
+    def _scale(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low = torch.tensor(self.low, dtype=like.dtype, device=like.device)
+        high = torch.tensor(self.high, dtype=like.dtype, device=like.device)
+        return (high - low) / 2, (high + low) / 2  # half-range and centre
+
+    def to_unit(self, action: torch.Tensor) -> torch.Tensor:
+        """World units → [-1, 1] (continuous; other kinds pass through)."""
+        if self.kind != "continuous" or self.low is None:
+            return action
+        half, centre = self._scale(action)
+        return (action - centre) / half
+
+    def to_world(self, action: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] → world units (continuous; other kinds pass through)."""
+        if self.kind != "continuous" or self.low is None:
+            return action
+        half, centre = self._scale(action)
+        return action * half + centre
+
     def encode(self, action: torch.Tensor) -> torch.Tensor:
-        """``[...] int64`` or ``[..., A] float`` → ``[..., input_dims] float32``."""
+        """``[...] int64`` or ``[..., A] float`` in world units → ``[..., input_dims] float32``."""
         if self.kind == "discrete":
             if action.dtype.is_floating_point and action.shape[-1:] == (self.n,):
                 return action.float()  # already one-hot / soft
@@ -64,7 +100,8 @@ class ActionSpec:
                 )
             return nn.functional.one_hot(index, self.n).float()
         if self.kind == "continuous":
-            return action.float().reshape(*action.shape[:-1], self.dims).clamp(-1, 1)
+            flat = action.float().reshape(*action.shape[:-1], self.dims)
+            return self.to_unit(flat).clamp(-1, 1)
         # No actions: [B, T, 0] floats or any integer [B, T] become [B, T, 0].
         batch_shape = action.shape[:-1] if action.dtype.is_floating_point else action.shape
         return action.new_zeros((*batch_shape, 0), dtype=torch.float32)
@@ -75,14 +112,28 @@ class ActionSpec:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
     ) -> torch.Tensor:
-        """Uniformly random actions of batch ``shape``."""
+        """Uniformly random actions of batch ``shape``, in world units."""
         if self.kind == "discrete":
             return torch.randint(0, self.n, shape, generator=generator, device=device)
         width = self.dims if self.kind == "continuous" else 0
-        return torch.rand((*shape, width), generator=generator, device=device) * 2 - 1
+        return self.to_world(
+            torch.rand((*shape, width), generator=generator, device=device) * 2 - 1
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _bounds(values: Any, dims: int) -> tuple[float, ...] | None:
+    """A Box bound from a manifest, flattened; ``None`` if missing or not finite."""
+    if values is None:
+        return None
+    flat = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if flat.numel() == 1:
+        flat = flat.expand(dims)
+    if flat.numel() != dims or not torch.isfinite(flat).all():
+        return None
+    return tuple(float(v) for v in flat)
 
 
 class WorldModel(nn.Module, abc.ABC):
