@@ -7,7 +7,7 @@ import torch
 
 import worldlab
 from worldlab.agents.online import train_online
-from worldlab.agents.runs import evaluate_agent
+from worldlab.agents.runs import evaluate_agent, load_agent
 from worldlab.data.episode import read_episode
 from worldlab.errors import WorldlabError
 from worldlab.train.checkpoint import latest_checkpoint
@@ -57,6 +57,8 @@ def test_dreamer_run_from_the_cli_and_its_evaluation(tmp_path, cli):
                "--iterations", 1, "--horizon", 2)  # fmt: skip
     assert "MPC with" in plan.stdout and "success rate" in plan.stdout
     again = evaluate_agent(run, episodes=2, progress=False)
+    with pytest.raises(WorldlabError, match="planner settings apply to MPC runs"):
+        evaluate_agent(run, episodes=1, planner={"horizon": 2}, progress=False)
     assert json.loads((tmp_path / "e.json").read_text())["returns"] == again["returns"]
 
 
@@ -102,7 +104,7 @@ def test_an_existing_run_needs_resume(tmp_path):
     assert len(curve[-1]["returns"]) == 1
 
 
-def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):
+def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path, cli):
     overrides = {**TINY, "online.pretrain": 3, "online.eval_every": 20}
     summary = train_online("mpc", "reach", 200, tmp_path / "m", overrides=overrides, progress=False)
     # 3 pretraining updates once learning starts at step 100, then 0.5 per step for 101 steps.
@@ -118,6 +120,15 @@ def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path):
     ]
     result = evaluate_agent(tmp_path / "m", episodes=1, max_steps=5, progress=False)
     assert result["agent"] == "mpc" and result["lengths"] == [5]
+    # The planner can be changed for an evaluation; the run's own settings stay as they were.
+    _, _, reset_planner = load_agent(tmp_path / "m", planner={"horizon": 1, "samples": 8})
+    assert (reset_planner.__self__.config.horizon, reset_planner.__self__.config.samples) == (1, 8)
+    assert load_agent(tmp_path / "m")[2].__self__.config.horizon == TINY["planner.horizon"]
+    out = cli("agent", "eval", tmp_path / "m", "--episodes", 1, "--max-steps", 3,
+              "--planner", "horizon=1", "--planner", "method=cem")  # fmt: skip
+    assert "success rate" in out.stdout
+    with pytest.raises(WorldlabError, match=r"unknown planner settings \['horizn'\]"):
+        evaluate_agent(tmp_path / "m", episodes=1, planner={"horizn": 1}, progress=False)
 
 
 def test_vmc_agent_from_the_cli(tmp_path, cli):

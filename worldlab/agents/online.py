@@ -504,8 +504,9 @@ def resume_settings(
         sections[section][name] = value
 
 
-def load_online_agent(run: str | Path):
-    """``(model, greedy policy)`` of a Dreamer or MPC run, for ``worldlab agent eval``."""
+def load_online_agent(run: str | Path, planner: dict[str, Any] | None = None):
+    """``(model, greedy policy, on_episode_start)`` of a Dreamer or MPC run, for ``worldlab
+    agent eval``; ``planner`` replaces some of an MPC run's planner settings."""
     import worldlab
 
     config = load_config(run)
@@ -523,5 +524,9 @@ def load_online_agent(run: str | Path):
         return model, policy, None
     from worldlab.agents.mpc import make_planner, mpc_policy
 
-    planner = make_planner(model, PlannerConfig(**agent["planner"]), agent["online"]["seed"])
+    settings = {**agent["planner"], **(planner or {})}
+    unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(PlannerConfig)})
+    if unknown:
+        raise WorldlabError(f"unknown planner settings {unknown}; see PlannerConfig")
+    planner = make_planner(model, PlannerConfig(**settings), agent["online"]["seed"])
     return model, mpc_policy(model, planner), planner.reset

@@ -31,9 +31,13 @@ def agent_card(run: str | Path) -> dict[str, Any]:
     return card
 
 
-def load_agent(run: str | Path):
-    """``(model, policy, on_episode_start)`` of any agent run; the policy acts greedily."""
+def load_agent(run: str | Path, planner: dict[str, Any] | None = None):
+    """``(model, policy, on_episode_start)`` of any agent run; the policy acts greedily.
+
+    ``planner``: settings that replace an MPC run's own (e.g. ``{"horizon": 2}``)."""
     card = agent_card(run)
+    if planner and card["agent"] != "mpc":
+        raise WorldlabError(f"planner settings apply to MPC runs; '{run}' is a {card['agent']} run")
     if card["agent"] == "vmc":
         from worldlab.agents.vmc import load_agent as load_vmc
 
@@ -41,7 +45,7 @@ def load_agent(run: str | Path):
         return model, policy, None
     from worldlab.agents.online import load_online_agent
 
-    return load_online_agent(run)
+    return load_online_agent(run, planner)
 
 
 @torch.no_grad()
@@ -52,10 +56,13 @@ def evaluate_agent(
     max_steps: int | None = None,
     record: bool = False,
     progress: bool = True,
+    planner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Real-world episodes with an agent run's greedy policy: returns, success, CIs."""
+    """Real-world episodes with an agent run's greedy policy: returns, success, CIs.
+
+    ``planner`` replaces an MPC run's planner settings for this evaluation."""
     card = agent_card(run)
-    model, policy, on_start = load_agent(run)
+    model, policy, on_start = load_agent(run, planner)
     torch.manual_seed(seed)
     result = play_in_world(
         model,

@@ -107,14 +107,21 @@ def agent_eval(
     max_steps: int | None = typer.Option(None, min=1, help="cut episodes after N steps"),
     video: Path | None = typer.Option(None, help="write the first episode as .mp4/.gif"),
     json_out: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    planner: list[str] | None = typer.Option(
+        None, help="MPC runs: plan with KEY=VALUE instead of the run's setting (repeatable)"
+    ),
 ) -> None:
     """Play an agent's greedy policy in the real world: mean return, success rate, 95% CIs."""
     import json
 
     from worldlab.agents.runs import evaluate_agent
+    from worldlab.config import parse_assignments
     from worldlab.data import write_video
 
-    result = evaluate_agent(run, episodes, seed, max_steps, record=video is not None)
+    settings = parse_assignments(planner, "--planner")
+    result = evaluate_agent(
+        run, episodes, seed, max_steps, record=video is not None, planner=settings
+    )
     _print_result(str(run), result)
     if video is not None:
         write_video(result["frames"], video)
