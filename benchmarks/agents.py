@@ -6,6 +6,7 @@
     python benchmarks/agents.py run ppo4    --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B
     python benchmarks/agents.py score mpc   --env reach --seeds 0 1 2 --out B  # runs stopped early
+    python benchmarks/agents.py score mpc   --env reach --horizon 2 --out B    # plan 2 steps ahead
     python benchmarks/agents.py report B      # table + learning-curve plot (B: a folder)
 
 Every agent is scored on the same real evaluation episodes (seeds 1,000,000 + i):
@@ -82,17 +83,21 @@ def run_online(
     return score_online(run, episodes)
 
 
-def score_online(run: Path, episodes: int) -> dict:
-    """Score a Dreamer or MPC run as it stands, finished or interrupted (Ctrl-C)."""
+def score_online(run: Path, episodes: int, planner: dict | None = None) -> dict:
+    """Score a Dreamer or MPC run as it stands, finished or interrupted (Ctrl-C);
+    ``planner`` replaces some of an MPC run's planner settings for the evaluation."""
     from worldlab.agents.runs import evaluate_agent
     from worldlab.train.checkpoint import latest_checkpoint
 
     log = run / "eval.jsonl"
     curve = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     _, _, state = latest_checkpoint(run)
-    final = evaluate_agent(run, episodes, EVAL_SEED, progress=False)
+    final = evaluate_agent(run, episodes, EVAL_SEED, progress=False, planner=planner)
     return {
-        "curve": [(c["env_step"], c["mean_return"], c["success_rate"]) for c in curve],
+        # The curve was taken with the run's own planner: not this evaluation's.
+        "curve": []
+        if planner
+        else [(c["env_step"], c["mean_return"], c["success_rate"]) for c in curve],
         "final": _score(final),
         "wall_s": state["elapsed"],  # the run's own training time, over all its sessions
         "updates": state["step"],
@@ -279,6 +284,9 @@ def main() -> None:
     score.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     score.add_argument("--episodes", type=int, default=20, help="final evaluation episodes")
     score.add_argument("--out", type=Path, default=Path("bench/agents"))
+    score.add_argument(
+        "--horizon", type=int, help="MPC: plan this many steps ahead instead of the run's own"
+    )
     summary = commands.add_parser("report")
     summary.add_argument("out", type=Path)
     args = parser.parse_args()
@@ -290,7 +298,8 @@ def main() -> None:
         if args.command == "score":
             run = args.out / f"{args.agent}_{args.env}_s{seed}"
             steps = json.loads((run / "config.json").read_text())["agent"]["online"]["steps"]
-            result = {**score_online(run, args.episodes), "steps": steps}
+            planner = {"horizon": args.horizon} if args.horizon else None
+            result = {**score_online(run, args.episodes, planner), "steps": steps}
         elif args.agent in ("dreamer", "mpc"):
             result = run_online(
                 args.agent, args.env, args.steps, seed, args.out, args.episodes, args.pretrain
@@ -302,13 +311,15 @@ def main() -> None:
             result = run_random(args.env, seed, args.episodes)
         name = args.env.replace("/", "_")
         result = {"steps": getattr(args, "steps", None), **result}
-        result.update(agent=args.agent, env=args.env, seed=seed)
-        (args.out / f"result_{args.agent}_{name}_s{seed}.json").write_text(
-            json.dumps(result) + "\n"
-        )
+        label = args.agent
+        if getattr(args, "horizon", None):  # scored with another planning horizon
+            label += f" (horizon {args.horizon} at evaluation)"
+        result.update(agent=label, env=args.env, seed=seed)
+        tag = label.split(" ")[0] + (f"-h{args.horizon}" if label != args.agent else "")
+        (args.out / f"result_{tag}_{name}_s{seed}.json").write_text(json.dumps(result) + "\n")
         final = result["final"]
         print(
-            f"{args.agent} seed {seed}: return {final['mean_return']:.1f}, "
+            f"{label} seed {seed}: return {final['mean_return']:.1f}, "
             f"success {final['success_rate']:.0%}, wall {result['wall_s'] / 60:.1f} min"
         )
 
