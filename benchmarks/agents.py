@@ -53,10 +53,11 @@ CPU_SETTINGS = {
 
 def mpc_settings(steps: int, pretrain: int) -> dict:
     """MPC explores the first half of the budget (actions that drift, so the model sees fast
-    motion), trains its model ``pretrain`` updates with the reward loss weighted 10×, then
-    plans 4 steps ahead through the latents' modes for the second half, learning from what
-    it sees at one update per 2 environment steps (replay ratio 256): its own episodes are
-    the ones that end near the target."""
+    motion), trains its model ``pretrain`` updates with the reward loss weighted 10× and the
+    reward bins spanning symlog values in [-2, 2], then plans 2 steps ahead through the
+    latents' modes for the second half, learning from what it sees at one update per 2
+    environment steps (replay ratio 256): its own episodes are the ones that end near the
+    target."""
     return {
         "online.prefill": steps // 2,
         "online.prefill_policy": "brownian",
@@ -64,9 +65,10 @@ def mpc_settings(steps: int, pretrain: int) -> dict:
         "online.train_ratio": 256.0,
         "online.eval_every": max(steps // 4, 1),
         "model.reward_scale": 10.0,
+        "model.reward_range": 2.0,
         "model.lr": 5e-4,
         "model.imagine_latents": "mode",
-        "planner.horizon": 4,
+        "planner.horizon": 2,
     }
 
 
@@ -245,16 +247,17 @@ def report(out: Path) -> None:
                 values = np.array([[c[i][column] for i in range(length)] for c in curves])
                 mean = values.mean(0)
                 (line,) = axis.plot(steps, mean, label=f"{agent} ({len(curves)} seeds)")
-                if len(curves) > 1:
-                    half = np.array(mean_ci(values)[1])
-                    axis.fill_between(
-                        steps, mean - half, mean + half, alpha=0.2, color=line.get_color()
-                    )
+                if len(curves) > 1:  # the band: ± one standard error over seeds
+                    error = values.std(0, ddof=1) / np.sqrt(len(curves))
+                    low, high = mean - error, mean + error
+                    if column == 2:
+                        low, high = low.clip(0, 1), high.clip(0, 1)
+                    axis.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
         elif agent == "random":
             for axis, value in ((axes[0], ret), (axes[1], suc)):
                 axis.axhline(value, color="gray", linestyle="--", label="random")
     for axis, label in ((axes[0], "real return"), (axes[1], "success rate")):
-        axis.set_xlabel("environment steps")
+        axis.set_xlabel("environment steps (band: ± 1 s.e. over seeds)")
         axis.set_ylabel(label)
         axis.legend(fontsize=8)
     figure.tight_layout()
