@@ -53,11 +53,10 @@ CPU_SETTINGS = {
 
 def mpc_settings(steps: int, pretrain: int) -> dict:
     """MPC explores the first half of the budget (actions that drift, so the model sees fast
-    motion), trains its model ``pretrain`` updates with the reward loss weighted 10× and the
-    reward bins spanning symlog values in [-2, 2], then plans 2 steps ahead through the
-    latents' modes for the second half, learning from what it sees at one update per 2
-    environment steps (replay ratio 256): its own episodes are the ones that end near the
-    target."""
+    motion), trains its model ``pretrain`` updates with the reward loss weighted 10×, then
+    plans 4 steps ahead through the latents' modes for the second half, learning from what
+    it sees at one update per 2 environment steps (replay ratio 256): its own episodes are
+    the ones that end near the target."""
     return {
         "online.prefill": steps // 2,
         "online.prefill_policy": "brownian",
@@ -65,10 +64,9 @@ def mpc_settings(steps: int, pretrain: int) -> dict:
         "online.train_ratio": 256.0,
         "online.eval_every": max(steps // 4, 1),
         "model.reward_scale": 10.0,
-        "model.reward_range": 2.0,
         "model.lr": 5e-4,
         "model.imagine_latents": "mode",
-        "planner.horizon": 2,
+        "planner.horizon": 4,
     }
 
 
