@@ -193,14 +193,3 @@ def test_is_first_resets_the_state(monkeypatch):
     late, _, _ = rssm.observe(embeds[:, 3:], actions[:, 3:], is_first[:, 3:])
     torch.testing.assert_close(full[:, 3:], late)
     assert not torch.allclose(full[:, 1], late[:, 1])
-
-
-def test_a_narrow_reward_range_spreads_small_rewards_over_more_bins():
-    wide, narrow = tiny_model().two_hot, tiny_model(reward_range=2.0).two_hot
-    assert narrow.bins[0] == -2.0 and narrow.bins[-1] == 2.0
-
-    def bins_for_reach(two_hot):  # reach's rewards, −distance, lie in [−1.5, 0]
-        bins = two_hot.bins
-        return int(((bins >= symlog(torch.tensor(-1.5))) & (bins <= 0)).sum())
-
-    assert bins_for_reach(wide) <= 7 and bins_for_reach(narrow) >= 50

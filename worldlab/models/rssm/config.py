@@ -46,10 +46,6 @@ class RSSMConfig:
     reward_scale: float = 1.0
     continue_scale: float = 1.0
     reward_bins: int = 255
-    # The bins span symlog values in [-reward_range, reward_range] (DreamerV3: 20, for any
-    # reward scale). Rewards within ±1.5, like reach's −distance, fall in ~6 of the 255 bins
-    # at 20; a range of 2 (rewards up to ±6.4, larger ones clipped) spreads them over ~60.
-    reward_range: float = 20.0
     # optimiser
     lr: float = 1e-4
     adam_eps: float = 1e-8

@@ -60,7 +60,7 @@ class RSSMWorldModel(WorldModel):
             features, config.hidden, config.head_layers, config.reward_bins, zero_last=True
         )
         self.continue_head = mlp(features, config.hidden, config.head_layers, 1)
-        self.two_hot = TwoHot(config.reward_bins, -config.reward_range, config.reward_range)
+        self.two_hot = TwoHot(config.reward_bins)
         if self.pixels:
             self.to(memory_format=torch.channels_last)
 
