@@ -51,18 +51,21 @@ CPU_SETTINGS = {
 }
 
 
-def mpc_settings(steps: int, pretrain: int) -> dict:
+def mpc_settings(steps: int, pretrain: int, explore_all: bool = False) -> dict:
     """MPC explores the first half of the budget (actions that drift, so the model sees fast
     motion), trains its model ``pretrain`` updates with the reward loss weighted 10×, then
     plans 4 steps ahead through the latents' modes for the second half, learning from what
     it sees at one update per 2 environment steps (replay ratio 256): its own episodes are
-    the ones that end near the target."""
+    the ones that end near the target.
+
+    ``explore_all``: the earlier recipe, exploring the whole budget and then training the
+    model ``pretrain`` updates (no learning from its own episodes)."""
     return {
-        "online.prefill": steps // 2,
+        "online.prefill": steps if explore_all else steps // 2,
         "online.prefill_policy": "brownian",
         "online.pretrain": pretrain,
         "online.train_ratio": 256.0,
-        "online.eval_every": max(steps // 4, 1),
+        "online.eval_every": steps if explore_all else max(steps // 4, 1),
         "model.reward_scale": 10.0,
         "model.lr": 5e-4,
         "model.imagine_latents": "mode",
@@ -71,14 +74,21 @@ def mpc_settings(steps: int, pretrain: int) -> dict:
 
 
 def run_online(
-    kind: str, env: str, steps: int, seed: int, out: Path, episodes: int, pretrain: int
+    kind: str,
+    env: str,
+    steps: int,
+    seed: int,
+    out: Path,
+    episodes: int,
+    pretrain: int,
+    explore_all: bool = False,
 ) -> dict:
     from worldlab.agents.online import train_online
 
     run = out / f"{kind}_{env}_s{seed}"
     overrides = {**CPU_SETTINGS, "online.seed": seed, "train.seed": seed}
     if kind == "mpc":
-        overrides.update(mpc_settings(steps, pretrain))
+        overrides.update(mpc_settings(steps, pretrain, explore_all))
     train_online(kind, env, steps, run, overrides=overrides, resume=(run / "checkpoints").exists())
     return score_online(run, episodes)
 
@@ -279,6 +289,11 @@ def main() -> None:
     run.add_argument(
         "--pretrain", type=int, default=5_000, help="MPC: model updates after the exploration"
     )
+    run.add_argument(
+        "--explore-all",
+        action="store_true",
+        help="MPC: explore the whole budget, then train (the earlier recipe)",
+    )
     score = commands.add_parser("score", help="score existing dreamer/mpc runs (e.g. stopped)")
     score.add_argument("agent", choices=["dreamer", "mpc"])
     score.add_argument("--env", default="reach")
@@ -303,7 +318,14 @@ def main() -> None:
             result = {**score_online(run, args.episodes, planner), "steps": steps}
         elif args.agent in ("dreamer", "mpc"):
             result = run_online(
-                args.agent, args.env, args.steps, seed, args.out, args.episodes, args.pretrain
+                args.agent,
+                args.env,
+                args.steps,
+                seed,
+                args.out,
+                args.episodes,
+                args.pretrain,
+                args.explore_all,
             )
         elif args.agent in ("ppo", "ppo4"):  # ppo4: the last 4 frames stacked
             frames = 4 if args.agent == "ppo4" else 1
