@@ -56,10 +56,9 @@ class ActionSpec:
             for d in spec["shape"]:
                 dims *= int(d)
             low, high = _bounds(spec.get("low"), dims), _bounds(spec.get("high"), dims)
-            if low is None or high is None or any(h <= lo for lo, h in zip(low, high, strict=True)):
-                return cls("continuous", dims=dims)  # unbounded or degenerate: left as is
-            if set(low) == {-1.0} and set(high) == {1.0}:
-                return cls("continuous", dims=dims)
+            usable = low and high and all(h > lo for lo, h in zip(low, high, strict=True))
+            if not usable or (set(low) == {-1.0} and set(high) == {1.0}):
+                return cls("continuous", dims=dims)  # [-1, 1], unbounded or degenerate: as is
             return cls("continuous", dims=dims, low=low, high=high)
         return cls("none")
 
