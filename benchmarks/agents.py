@@ -334,11 +334,10 @@ def main() -> None:
             result = run_random(args.env, seed, args.episodes)
         name = args.env.replace("/", "_")
         result = {"steps": getattr(args, "steps", None), **result}
-        label = args.agent
+        tag = label = args.agent
         if getattr(args, "horizon", None):  # scored with another planning horizon
-            label += f" (horizon {args.horizon} at evaluation)"
+            tag, label = f"{tag}-h{args.horizon}", f"{label} (horizon {args.horizon} at evaluation)"
         result.update(agent=label, env=args.env, seed=seed)
-        tag = label.split(" ")[0] + (f"-h{args.horizon}" if label != args.agent else "")
         (args.out / f"result_{tag}_{name}_s{seed}.json").write_text(json.dumps(result) + "\n")
         final = result["final"]
         print(

@@ -233,6 +233,10 @@ class OnlineRun:
         """Past the prefill and the pretraining: the agent acts and learns as it goes."""
         return self.env_step >= self.online.prefill and self.pretrain_done >= self.online.pretrain
 
+    def _pretraining_due(self) -> bool:
+        """The prefill is in the replay and its pretraining updates are not all made yet."""
+        return self._ready_to_learn() and not self._learning()
+
     def _pretrain(self, stop):
         """The pretraining updates, once the prefill is in the replay (between episodes).
 
@@ -270,7 +274,7 @@ class OnlineRun:
             )
             with stop_on_sigint() as stop:
                 while not stop.requested:
-                    pretraining = self._ready_to_learn() and not self._learning()
+                    pretraining = self._pretraining_due()
                     if self.env_step >= self.online.steps and not pretraining:
                         break
                     for metrics in self._pretrain(stop) if pretraining else self._episode(stop):
@@ -285,8 +289,7 @@ class OnlineRun:
                     bar.update(task, completed=self.env_step, status=self._status())
                     # Not between the prefill and its pretraining: that would score the
                     # untrained model. Episodes longer than eval_every give one evaluation.
-                    pending = self._ready_to_learn() and not self._learning()
-                    if self.env_step >= self.next_eval and not pending:
+                    if self.env_step >= self.next_eval and not self._pretraining_due():
                         if self.env_step < self.online.steps:  # the last one comes below
                             self.evaluate()
                         while self.next_eval <= self.env_step:
@@ -375,7 +378,7 @@ class OnlineRun:
 
     def _status(self) -> str:
         parts = []
-        if self.env_step >= self.online.prefill and self.pretrain_done < self.online.pretrain:
+        if self._pretraining_due():
             parts.append(f"pretraining {self.pretrain_done}/{self.online.pretrain}")
         if self.last_return is not None:
             parts.append(f"return={self.last_return:.3g}")
