@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from worldlab.config import parse_assignments
+
 EVAL_SEED = 1_000_000
 
 # CPU-sized settings of the online agents (2 cores): tiny RSSM at 32×32, one update
@@ -82,6 +84,7 @@ def run_online(
     episodes: int,
     pretrain: int,
     explore_all: bool = False,
+    extra: dict | None = None,
 ) -> dict:
     from worldlab.agents.online import train_online
 
@@ -89,6 +92,7 @@ def run_online(
     overrides = {**CPU_SETTINGS, "online.seed": seed, "train.seed": seed}
     if kind == "mpc":
         overrides.update(mpc_settings(steps, pretrain, explore_all))
+    overrides.update(extra or {})
     train_online(kind, env, steps, run, overrides=overrides, resume=(run / "checkpoints").exists())
     return score_online(run, episodes)
 
@@ -294,6 +298,13 @@ def main() -> None:
         action="store_true",
         help="MPC: explore the whole budget, then train (the earlier recipe)",
     )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dreamer/mpc: a setting on top of the recipe, as in `worldlab agent train --set`",
+    )
     score = commands.add_parser("score", help="score existing dreamer/mpc runs (e.g. stopped)")
     score.add_argument("agent", choices=["dreamer", "mpc"])
     score.add_argument("--env", default="reach")
@@ -326,6 +337,7 @@ def main() -> None:
                 args.episodes,
                 args.pretrain,
                 args.explore_all,
+                parse_assignments(args.set),
             )
         elif args.agent in ("ppo", "ppo4"):  # ppo4: the last 4 frames stacked
             frames = 4 if args.agent == "ppo4" else 1
