@@ -2,6 +2,7 @@
 
     python benchmarks/agents.py run dreamer --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run mpc     --env reach --steps 20000 --seeds 0 1 2 --out B
+    python benchmarks/agents.py run mpc     --env reach --steps 20000 --out C --set online.size=64
     python benchmarks/agents.py run ppo     --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run ppo4    --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B

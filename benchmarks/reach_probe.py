@@ -9,6 +9,8 @@ distance with the model's: the reward head read on the belief after the frame
 (posterior) and on the one-step prediction before it (prior, what the planner sees).
 The table bins steps by true distance; a model whose predicted distance stops falling
 below some value cannot steer the last stretch.
+
+Reads the reward head directly, so RUN is an rssm run (what `agent train` makes).
 """
 
 from __future__ import annotations
