@@ -321,6 +321,8 @@ def main() -> None:
     if args.command == "report":
         report(args.out)
         return
+    if getattr(args, "set", None) and args.agent not in ("dreamer", "mpc"):
+        parser.error(f"--set applies to dreamer and mpc runs, not {args.agent}")
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         if args.command == "score":
@@ -351,6 +353,8 @@ def main() -> None:
         if getattr(args, "horizon", None):  # scored with another planning horizon
             tag, label = f"{tag}-h{args.horizon}", f"{label} (horizon {args.horizon} at evaluation)"
         result.update(agent=label, env=args.env, seed=seed)
+        if getattr(args, "set", None):  # settings on top of the recipe, as given
+            result["settings"] = args.set
         (args.out / f"result_{tag}_{name}_s{seed}.json").write_text(json.dumps(result) + "\n")
         final = result["final"]
         print(
