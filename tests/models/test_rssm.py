@@ -1,11 +1,12 @@
 import pytest
 import torch
+from torch.nn import functional as F
 
 from worldlab.bench import random_batch as bench_batch
 from worldlab.models import ActionSpec, get_family
 from worldlab.models.blocks import TwoHot, frames_to_input, symexp, symlog
 from worldlab.models.rssm import PRESETS, RSSMConfig
-from worldlab.models.rssm.core import categorical_kl
+from worldlab.models.rssm.core import RSSMState, categorical_kl
 from worldlab.models.rssm.networks import NormGRUCell
 
 torch.set_num_threads(2)
@@ -65,6 +66,41 @@ def test_loss_is_finite_and_all_parts_get_gradients():
     assert {"image", "reward", "continue", "kl"} <= set(metrics)
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None, name
+
+
+def test_overshoot_scores_the_heads_on_imagined_states_step_by_step():
+    torch.manual_seed(0)
+    model = tiny_model(overshoot=2, imagine_latents="mode")
+    batch = random_batch(batch=2, steps=6, seed=1)
+    batch["reward"] = torch.randn(2, 6)
+    batch["terminated"][1, 4] = True
+    batch["is_first"][0, 3] = True  # a new episode: row 0's rollouts may not cross it
+    actions = model.action_spec.encode(batch["action"])
+    embeds = model.encoder(model._inputs(batch["obs"])).reshape(2, 6, -1)
+    deter, _, stoch = model.rssm.observe(embeds, actions, batch["is_first"])
+    reward_loss, continue_loss = model._overshoot_losses(deter, stoch, actions, batch)
+
+    # By hand, one start and one rollout at a time.
+    rewards, continues = [], []
+    for row in range(2):
+        for t in range(6 - 2):
+            state = RSSMState(deter[row, t][None], stoch[row, t][None])
+            for k in (1, 2):
+                state = model.rssm.imagine_step(state, actions[row, t + k][None], mode=True)
+                if batch["is_first"][row, t + 1 : t + k + 1].any():
+                    break
+                target = batch["reward"][row, t + k][None]
+                rewards.append(model.two_hot.loss(model.reward_head(state.features), target))
+                logit = model.continue_head(state.features).squeeze(-1)
+                alive = (~batch["terminated"][row, t + k]).float()[None]
+                continues.append(F.binary_cross_entropy_with_logits(logit, alive))
+    assert len(rewards) == 13  # 16 rollout steps less the 3 that cross row 0's new episode
+    assert torch.allclose(reward_loss, torch.cat(rewards).mean(), atol=1e-5)
+    assert torch.allclose(continue_loss, torch.stack(continues).mean(), atol=1e-5)
+
+    total, metrics = model.loss(batch)
+    assert "reward_ahead" in metrics and torch.isfinite(total)
+    assert "reward_ahead" not in tiny_model().loss(batch)[1]
 
 
 def test_imagination_is_deterministic_under_a_seed():

@@ -46,6 +46,12 @@ class RSSMConfig:
     reward_scale: float = 1.0
     continue_scale: float = 1.0
     reward_bins: int = 255
+    # Overshooting (not in DreamerV3): also train the reward and continue heads on states
+    # imagined 1..overshoot steps ahead of each posterior state under the batch's actions,
+    # weighted overshoot_scale on top of reward_scale / continue_scale. The heads otherwise
+    # only see posterior states, while a planner reads them on imagined ones.
+    overshoot: int = 0
+    overshoot_scale: float = 1.0
     # optimiser
     lr: float = 1e-4
     adam_eps: float = 1e-8

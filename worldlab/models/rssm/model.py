@@ -102,7 +102,14 @@ class RSSMWorldModel(WorldModel):
             + c.dyn_scale * dyn_loss
             + c.rep_scale * rep_loss
         )
-        metrics = {
+        metrics = {}
+        if c.overshoot > 0:
+            reward_ahead, continue_ahead = self._overshoot_losses(deter, stoch, actions, batch)
+            total = total + c.overshoot_scale * (
+                c.reward_scale * reward_ahead + c.continue_scale * continue_ahead
+            )
+            metrics["reward_ahead"] = reward_ahead.detach()
+        metrics |= {
             "loss": total.detach(),
             "image": image_loss.detach(),
             "reward": reward_loss.detach(),
@@ -110,6 +117,49 @@ class RSSMWorldModel(WorldModel):
             "kl": dyn.mean().detach(),
         }
         return total, metrics
+
+    def _overshoot_losses(
+        self,
+        deter: torch.Tensor,
+        stoch: torch.Tensor,
+        actions: torch.Tensor,
+        batch: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reward and continue losses on states imagined ``k = 1..overshoot`` steps ahead.
+
+        From the posterior state at each step ``t < T - K`` the prior rolls forward under
+        the batch's actions ``a_{t+1..t+k}`` and the heads are scored against
+        ``r_{t+k}`` and ``terminated_{t+k}``; a rollout that would cross into a new
+        episode (``is_first``) stops counting there. Gradients flow through the imagined
+        steps (straight-through latents), so the dynamics learn to keep what the heads need.
+        """
+        c = self.config
+        batch_size, steps = deter.shape[:2]
+        ahead = min(c.overshoot, steps - 1)
+        if ahead < 1:
+            zero = deter.new_zeros(())
+            return zero, zero
+        starts = steps - ahead
+        state = RSSMState(deter[:, :starts].flatten(0, 1), stoch[:, :starts].flatten(0, 1))
+        valid = torch.ones(batch_size, starts, device=deter.device)
+        mode = c.imagine_latents == "mode"
+        reward_sum = continue_sum = count = deter.new_zeros(())
+        for k in range(1, ahead + 1):
+            window = slice(k, starts + k)
+            state = self.rssm.imagine_step(state, actions[:, window].flatten(0, 1), mode=mode)
+            valid = valid * (~batch["is_first"][:, window]).float()
+            weight = valid.flatten()
+            rewards = self.two_hot.loss(
+                self.reward_head(state.features), batch["reward"][:, window].flatten()
+            )
+            continues = (~batch["terminated"][:, window]).float().flatten()
+            continue_logits = self.continue_head(state.features).squeeze(-1).float()
+            bce = F.binary_cross_entropy_with_logits(continue_logits, continues, reduction="none")
+            reward_sum = reward_sum + (rewards * weight).sum()
+            continue_sum = continue_sum + (bce * weight).sum()
+            count = count + weight.sum()
+        count = count.clamp(min=1.0)
+        return reward_sum / count, continue_sum / count
 
     # -- simulation ------------------------------------------------------------------
     def observe(
