@@ -10,12 +10,19 @@ distance with the model's: the reward head read on the belief after the frame
 The table bins steps by true distance; a model whose predicted distance stops falling
 below some value cannot steer the last stretch.
 
+A second table asks what the planner asks: from the belief at random states (the mass at
+rest or moving, after a few random actions), imagine ``--ahead`` steps of full force
+straight toward the target and straight away from it, and compare the model's distances
+with the simulator's. A model that gets the sign wrong (toward reads farther than away)
+sends the planner the wrong way.
+
 Reads the reward head directly, so RUN is an rssm run (what `agent train` makes).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 
 import numpy as np
 import torch
@@ -51,11 +58,53 @@ def probe(run: str, episodes: int, seed: int, steps: int = 60) -> np.ndarray:
     return np.array(rows)
 
 
+def push_test(
+    run: str, episodes: int, seed: int, ahead: int = 4, checks=(3, 15, 30)
+) -> dict[str, np.ndarray]:
+    """True and imagined distances after ``1..ahead`` steps of full force toward / away.
+
+    Returns ``{"toward": [N, ahead, 2], "away": [N, ahead, 2]}`` (last axis: true, model)
+    and ``"wall"``: ``[N]`` how far the mass is from the nearest wall at the start.
+    """
+    model = worldlab.load(run)
+    model.eval()
+    size = load_config(run)["agent"]["online"]["size"]
+    world = make_env("worldlab/Reach-v0", size=size)
+    noise = np.random.default_rng(seed)
+    out = {"toward": [], "away": [], "wall": []}
+    for episode in range(episodes):
+        obs, info = world.reset(seed=seed + episode)
+        belief = Filter(model)
+        state = belief.reset(obs)
+        for step in range(max(checks) + 1):
+            if step in checks:
+                offset = info["target"] - info["position"]
+                direction = (offset / max(np.linalg.norm(offset), 1e-6)).astype(np.float32)
+                position = info["position"]
+                out["wall"].append(min(position.min(), 1 - position.max()))
+                for name, force in (("toward", direction), ("away", -direction)):
+                    simulator, imagined, rows = copy.deepcopy(world.unwrapped), state, []
+                    for _ in range(ahead):
+                        _, reward, _, _, _ = simulator.step(force)
+                        with torch.no_grad():
+                            imagined, model_reward, _ = model.step(
+                                imagined, torch.from_numpy(force)[None]
+                            )
+                        rows.append((-reward, -float(model_reward)))
+                    out[name].append(rows)
+            action = noise.uniform(-1, 1, 2).astype(np.float32)
+            obs, _, _, _, info = world.step(action)
+            with torch.no_grad():
+                state = belief.update(action, obs)
+    return {name: np.array(rows) for name, rows in out.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="an `agent train mpc|dreamer --env reach` run")
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("--seed", type=int, default=3_000_000, help="first episode's seed")
+    parser.add_argument("--ahead", type=int, default=4, help="imagined steps in the push test")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = probe(args.run, args.episodes, args.seed)
@@ -69,6 +118,27 @@ def main() -> None:
                 f"| {low:.2f}–{low + 0.04:.2f} | {inside.sum()} | {posterior.mean():.3f} "
                 f"| {prior.mean():.3f} ± {prior.std():.3f} |"
             )
+
+    pushes = push_test(args.run, args.episodes, args.seed, args.ahead)
+    toward, away = pushes["toward"], pushes["away"]
+    print(f"\nPush test: {len(toward)} states, full force toward / away from the target")
+    print("| steps ahead | toward: true | model | away: true | model | model's sign right |")
+    print("|---|---|---|---|---|---|")
+    for k in range(args.ahead):
+        right = (toward[:, k, 1] < away[:, k, 1]).mean()
+        print(
+            f"| {k + 1} | {toward[:, k, 0].mean():.3f} | {toward[:, k, 1].mean():.3f} "
+            f"| {away[:, k, 0].mean():.3f} | {away[:, k, 1].mean():.3f} | {right:.0%} |"
+        )
+    both = np.concatenate([toward, away])
+    error = np.abs(both[..., 1] - both[..., 0]).mean()
+    print(f"mean |model − true| distance, all imagined steps: {error:.3f}")
+    right = toward[:, -1, 1] < away[:, -1, 1]
+    edge = pushes["wall"] < 0.25
+    print(
+        f"sign right after {args.ahead} steps: {right[edge].mean():.0%} of {edge.sum()} states "
+        f"with the mass within 0.25 of a wall, {right[~edge].mean():.0%} of {(~edge).sum()} others"
+    )
 
 
 if __name__ == "__main__":
