@@ -2,12 +2,13 @@
 
     python benchmarks/agents.py run dreamer --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run mpc     --env reach --steps 20000 --seeds 0 1 2 --out B
-    python benchmarks/agents.py run mpc     --env reach --steps 20000 --out C --set online.size=64
+    python benchmarks/agents.py run mpc --env reach --steps 20000 --out C --set model.overshoot=0
     python benchmarks/agents.py run ppo     --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run ppo4    --env reach --steps 10000 --seeds 0 1 2 --out B
     python benchmarks/agents.py run random  --env reach --seeds 0 1 2 --out B
     python benchmarks/agents.py score mpc   --env reach --seeds 0 1 2 --out B  # runs stopped early
     python benchmarks/agents.py score mpc   --env reach --horizon 2 --out B    # plan 2 steps ahead
+    python benchmarks/agents.py score mpc   --env reach --episodes 100 --out B # more episodes
     python benchmarks/agents.py report B      # table + learning-curve plot (B: a folder)
 
 Every agent is scored on the same real evaluation episodes (seeds 1,000,000 + i):
@@ -56,13 +57,14 @@ CPU_SETTINGS = {
 
 def mpc_settings(steps: int, pretrain: int, explore_all: bool = False) -> dict:
     """MPC explores the first half of the budget (actions that drift, so the model sees fast
-    motion), trains its model ``pretrain`` updates with the reward loss weighted 10×, then
-    plans 4 steps ahead through the latents' modes for the second half, learning from what
-    it sees at one update per 2 environment steps (replay ratio 256): its own episodes are
-    the ones that end near the target.
+    motion), trains its model ``pretrain`` updates with the reward loss weighted 10× and
+    also scored on states imagined up to 4 steps ahead (``model.overshoot``), then plans 4
+    steps ahead through the latents' modes for the second half, learning from what it sees
+    at one update per 2 environment steps (replay ratio 256): its own episodes are the ones
+    that end near the target.
 
     ``explore_all``: the earlier recipe, exploring the whole budget and then training the
-    model ``pretrain`` updates (no learning from its own episodes)."""
+    model ``pretrain`` updates (no learning from its own episodes, no overshooting)."""
     return {
         "online.prefill": steps if explore_all else steps // 2,
         "online.prefill_policy": "brownian",
@@ -70,6 +72,7 @@ def mpc_settings(steps: int, pretrain: int, explore_all: bool = False) -> dict:
         "online.train_ratio": 256.0,
         "online.eval_every": steps if explore_all else max(steps // 4, 1),
         "model.reward_scale": 10.0,
+        "model.overshoot": 0 if explore_all else 4,
         "model.lr": 5e-4,
         "model.imagine_latents": "mode",
         "planner.horizon": 4,
@@ -352,6 +355,8 @@ def main() -> None:
         tag = label = args.agent
         if getattr(args, "horizon", None):  # scored with another planning horizon
             tag, label = f"{tag}-h{args.horizon}", f"{label} (horizon {args.horizon} at evaluation)"
+        if args.episodes != 20:  # a result file beside the 20-episode one
+            tag, label = f"{tag}-e{args.episodes}", f"{label} ({args.episodes} episodes)"
         result.update(agent=label, env=args.env, seed=seed)
         if getattr(args, "set", None):  # settings on top of the recipe, as given
             result["settings"] = args.set

@@ -1,6 +1,6 @@
-"""How precisely a `reach` agent's world model knows the distance to the target.
+"""How precisely a `reach` agent's world model knows the distance to the target, now and ahead.
 
-    python benchmarks/reach_probe.py RUN [--episodes 40] [--seed 3000000]
+    python benchmarks/reach_probe.py RUN [--compare OTHER_RUN ...] [--episodes 40]
 
 Drives the mass onto the target with a scripted controller that knows the true state
 (a noisy PD law), so that the episodes spend most of their steps within the success
@@ -10,11 +10,11 @@ distance with the model's: the reward head read on the belief after the frame
 The table bins steps by true distance; a model whose predicted distance stops falling
 below some value cannot steer the last stretch.
 
-A second table asks what the planner asks: from the belief at random states (the mass at
-rest or moving, after a few random actions), imagine ``--ahead`` steps of full force
-straight toward the target and straight away from it, and compare the model's distances
-with the simulator's. A model that gets the sign wrong (toward reads farther than away)
-sends the planner the wrong way.
+A second table asks whether the planner can trust what it imagines where it actually
+goes: RUN's agent plays its own episodes, and from the belief at every other step the
+model imagines the next 1–4 steps under the actions the agent then took; the table gives
+the mean |imagined − true| distance by steps ahead, also for targets near a wall, and
+for each ``--compare`` run's model on the same frames and actions.
 
 Reads the reward head directly, so RUN is an rssm run (what `agent train` makes).
 """
@@ -22,14 +22,14 @@ Reads the reward head directly, so RUN is an rssm run (what `agent train` makes)
 from __future__ import annotations
 
 import argparse
-import copy
 
 import numpy as np
 import torch
 
 import worldlab
 from worldlab.agents.online import load_config
-from worldlab.agents.rollout import Filter
+from worldlab.agents.rollout import Filter, to_env_action
+from worldlab.agents.runs import load_agent
 from worldlab.worlds import make_env
 
 
@@ -58,45 +58,49 @@ def probe(run: str, episodes: int, seed: int, steps: int = 60) -> np.ndarray:
     return np.array(rows)
 
 
-def push_test(
-    run: str, episodes: int, seed: int, ahead: int = 4, checks=(3, 15, 30)
+def imagination_on_policy(
+    run: str, others: list[str], episodes: int, seed: int, ahead: int = 4
 ) -> dict[str, np.ndarray]:
-    """True and imagined distances after ``1..ahead`` steps of full force toward / away.
+    """How far the imagined distance drifts from the truth along the agent's own episodes.
 
-    Returns ``{"toward": [N, ahead, 2], "away": [N, ahead, 2]}`` (last axis: true, model)
-    and ``"wall"``: ``[N]`` how far the mass is from the nearest wall at the start.
+    RUN's greedy agent plays ``episodes`` real episodes. Every model (RUN's and each of
+    ``others``, filtering the same frames) then imagines ``1..ahead`` steps from its belief
+    at every other step under the actions actually taken, and its distance (−reward) is
+    compared with the one the world reached. Returns ``{run: [N, ahead] errors}`` and
+    ``"near_wall"``: ``[N]`` whether the episode's target lies within 0.15 of a wall.
     """
-    model = worldlab.load(run)
-    model.eval()
-    size = load_config(run)["agent"]["online"]["size"]
-    world = make_env("worldlab/Reach-v0", size=size)
-    noise = np.random.default_rng(seed)
-    out = {"toward": [], "away": [], "wall": []}
+    _, policy, on_start = load_agent(run)
+    models = {name: worldlab.load(name).eval() for name in [run, *others]}
+    world = make_env("worldlab/Reach-v0", size=load_config(run)["agent"]["online"]["size"])
+    errors: dict[str, list] = {name: [] for name in models}
+    near_wall = []
     for episode in range(episodes):
+        on_start()
         obs, info = world.reset(seed=seed + episode)
-        belief = Filter(model)
-        state = belief.reset(obs)
-        for step in range(max(checks) + 1):
-            if step in checks:
-                offset = info["target"] - info["position"]
-                direction = (offset / max(np.linalg.norm(offset), 1e-6)).astype(np.float32)
-                position = info["position"]
-                out["wall"].append(min(position.min(), 1 - position.max()))
-                for name, force in (("toward", direction), ("away", -direction)):
-                    simulator, imagined, rows = copy.deepcopy(world.unwrapped), state, []
-                    for _ in range(ahead):
-                        _, reward, _, _, _ = simulator.step(force)
-                        with torch.no_grad():
-                            imagined, model_reward, _ = model.step(
-                                imagined, torch.from_numpy(force)[None]
-                            )
-                        rows.append((-reward, -float(model_reward)))
-                    out[name].append(rows)
-            action = noise.uniform(-1, 1, 2).astype(np.float32)
-            obs, _, _, _, info = world.step(action)
+        target = info["target"]
+        filters = {name: Filter(model) for name, model in models.items()}
+        beliefs = {name: [belief.reset(obs)] for name, belief in filters.items()}
+        actions, distances, done = [], [], False
+        while not done:
             with torch.no_grad():
-                state = belief.update(action, obs)
-    return {name: np.array(rows) for name, rows in out.items()}
+                action = to_env_action(models[run], policy(beliefs[run][-1]))
+            obs, _, terminated, truncated, info = world.step(action)
+            done = terminated or truncated
+            actions.append(torch.as_tensor(np.asarray(action, np.float32))[None])
+            distances.append(info["distance"])
+            with torch.no_grad():
+                for name, belief in filters.items():
+                    beliefs[name].append(belief.update(action, obs))
+        for t in range(0, len(actions) - ahead + 1, 2):
+            near_wall.append(min(target.min(), 1 - target.max()) < 0.15)
+            for name, model in models.items():
+                state, row = beliefs[name][t], []
+                for k in range(ahead):
+                    with torch.no_grad():
+                        state, reward, _ = model.step(state, actions[t + k])
+                    row.append(abs(-float(reward) - distances[t + k]))
+                errors[name].append(row)
+    return {**{name: np.array(rows) for name, rows in errors.items()}, "near_wall": near_wall}
 
 
 def main() -> None:
@@ -104,7 +108,9 @@ def main() -> None:
     parser.add_argument("run", help="an `agent train mpc|dreamer --env reach` run")
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("--seed", type=int, default=3_000_000, help="first episode's seed")
-    parser.add_argument("--ahead", type=int, default=4, help="imagined steps in the push test")
+    parser.add_argument(
+        "--compare", nargs="*", default=[], help="other reach runs whose imagination to score"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = probe(args.run, args.episodes, args.seed)
@@ -119,26 +125,14 @@ def main() -> None:
                 f"| {prior.mean():.3f} ± {prior.std():.3f} |"
             )
 
-    pushes = push_test(args.run, args.episodes, args.seed, args.ahead)
-    toward, away = pushes["toward"], pushes["away"]
-    print(f"\nPush test: {len(toward)} states, full force toward / away from the target")
-    print("| steps ahead | toward: true | model | away: true | model | model's sign right |")
+    errors = imagination_on_policy(args.run, args.compare, args.episodes, args.seed)
+    near = np.array(errors.pop("near_wall"))
+    print(f"\nImagined vs true distance along {args.run}'s own episodes ({len(near)} starts):")
+    print("| model | 1 step | 2 steps | 3 steps | 4 steps | 4 steps, target near a wall |")
     print("|---|---|---|---|---|---|")
-    for k in range(args.ahead):
-        right = (toward[:, k, 1] < away[:, k, 1]).mean()
-        print(
-            f"| {k + 1} | {toward[:, k, 0].mean():.3f} | {toward[:, k, 1].mean():.3f} "
-            f"| {away[:, k, 0].mean():.3f} | {away[:, k, 1].mean():.3f} | {right:.0%} |"
-        )
-    both = np.concatenate([toward, away])
-    error = np.abs(both[..., 1] - both[..., 0]).mean()
-    print(f"mean |model − true| distance, all imagined steps: {error:.3f}")
-    right = toward[:, -1, 1] < away[:, -1, 1]
-    edge = pushes["wall"] < 0.25
-    print(
-        f"sign right after {args.ahead} steps: {right[edge].mean():.0%} of {edge.sum()} states "
-        f"with the mass within 0.25 of a wall, {right[~edge].mean():.0%} of {(~edge).sum()} others"
-    )
+    for name, error in errors.items():
+        cells = " | ".join(f"{value:.3f}" for value in error.mean(0))
+        print(f"| {name} | {cells} | {error[near, -1].mean():.3f} |")
 
 
 if __name__ == "__main__":
