@@ -69,8 +69,8 @@ def imagination_on_policy(
     compared with the one the world reached. Returns ``{run: [N, ahead] errors}`` and
     ``"near_wall"``: ``[N]`` whether the episode's target lies within 0.15 of a wall.
     """
-    _, policy, on_start = load_agent(run)
-    models = {name: worldlab.load(name).eval() for name in [run, *others]}
+    model, policy, on_start = load_agent(run)
+    models = {run: model, **{name: worldlab.load(name).eval() for name in others}}
     world = make_env("worldlab/Reach-v0", size=load_config(run)["agent"]["online"]["size"])
     errors: dict[str, list] = {name: [] for name in models}
     near_wall = []
