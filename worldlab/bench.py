@@ -16,7 +16,7 @@ import torch
 
 from worldlab.models import ActionSpec, get_family
 from worldlab.train.config import apply_overrides, family_config
-from worldlab.train.trainer import autocast
+from worldlab.train.precision import autocast, describe_cpu, resolve_precision
 
 
 def random_batch(batch: int, seq: int, size: int, actions: int, seed: int = 0) -> dict:
@@ -43,7 +43,7 @@ def bench_train(
     threads: int = 2,
     overrides: dict[str, Any] | None = None,
     compile: bool = False,
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Median seconds per gradient step; returns a dict of the measurement."""
     torch.set_num_threads(threads)
@@ -55,7 +55,8 @@ def bench_train(
     optimizer = model.optimizer()
     loss_fn = torch.compile(model) if compile else model
     data = random_batch(batch, seq, size, actions=2)
-    context = autocast(torch.device("cpu"), precision)
+    resolved = resolve_precision(precision, torch.device("cpu"))
+    context = autocast(torch.device("cpu"), resolved)
 
     def step() -> None:
         with context:
@@ -81,7 +82,9 @@ def bench_train(
         "seq": seq,
         "size": size,
         "threads": threads,
-        "precision": precision,
+        "precision": resolved.name,
+        "precision_reason": resolved.reason,
+        "cpu": describe_cpu(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds_per_step": median,
         "steps_per_second": 1 / median,

@@ -41,6 +41,7 @@ from worldlab.data.episode import write_json
 from worldlab.data.policies import make_policy
 from worldlab.errors import WorldlabError
 from worldlab.models.state import index_state
+from worldlab.paths import output_dir
 from worldlab.progress import progress_bar
 from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
 from worldlab.train.config import (
@@ -52,7 +53,8 @@ from worldlab.train.config import (
     save_config,
     to_dict,
 )
-from worldlab.train.trainer import Trainer, autocast, step_seed, stop_on_sigint
+from worldlab.train.precision import autocast
+from worldlab.train.trainer import Trainer, step_seed, stop_on_sigint
 from worldlab.worlds import make_env, resolve_env_id
 
 AGENTS = ("dreamer", "mpc")
@@ -212,7 +214,7 @@ class OnlineRun:
         batch = self.trainer.sample()
         metrics = {k: float(v) for k, v in self.trainer.update(batch).items()}
         if self.behavior is not None:
-            with torch.no_grad(), autocast(self.trainer.device, self.trainer.train.precision):
+            with torch.no_grad(), autocast(self.trainer.device, self.trainer.precision):
                 start = self.model.observe_all(batch["obs"], batch["action"], batch["is_first"])
             count = batch["obs"].shape[0] * batch["obs"].shape[1]
             starts = self.behavior.config.starts
@@ -251,7 +253,7 @@ class OnlineRun:
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Play and learn until ``online.steps`` environment steps; returns a summary."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        output_dir(self.out, "agent run")
         save_config(self.out / "config.json", self.config)
         write_json(self.out / "agent.json", self._agent_card())
         if checkpoint_dirs(self.out):

@@ -19,7 +19,9 @@ def train(
     steps: int = typer.Option(6, min=1, help="timed steps (after 2 warm-up steps)"),
     threads: int = typer.Option(2, min=1),
     compile: bool = typer.Option(False, help="torch.compile the loss"),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast)"),
+    precision: str = typer.Option(
+        "auto", help="auto (bf16 where native, else fp32), fp32 or bf16 (autocast)"
+    ),
     set_: list[str] | None = typer.Option(None, "--set", help="model.FIELD=VALUE"),
 ) -> None:
     """World-model gradient steps/s (forward + backward + optimizer) and peak memory."""
@@ -40,7 +42,8 @@ def train(
     )
     console.print(
         f"{result['family']} preset={result['preset']} ({result['parameters']:,} parameters), "
-        f"batch {batch} × seq {seq} at {size}×{size}, {precision}, {threads} threads: "
+        f"batch {batch} × seq {seq} at {size}×{size}, {result['precision']}, {threads} threads, "
+        f"CPU {result['cpu']}: "
         f"[bold]{result['steps_per_second']:.3f} steps/s[/] "
         f"({result['seconds_per_step'] * 1000:.0f} ms/step, median of {steps}), "
         f"peak RSS {result['peak_rss_mb']:.0f} MB"

@@ -49,5 +49,6 @@ def train(
     console.print(
         f"[green]{out}[/]: step {summary['step']} ({state}); "
         f"{summary['steps_this_call']} steps in {summary['seconds']:.1f} s "
-        f"= {summary['steps_per_second']:.2f} steps/s"
+        f"= {summary['steps_per_second']:.2f} steps/s in {summary['precision']} "
+        f"({summary['reason']})"
     )

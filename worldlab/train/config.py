@@ -24,7 +24,7 @@ class TrainConfig:
     seq_len: int = 64  # observations per training window
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "auto"  # auto (bf16 where the hardware runs it natively) | fp32 | bf16
     threads: int = 0  # CPU threads for torch; 0 = all cores
     compile: bool = False  # torch.compile the loss (pays on GPUs and big CPUs)
     checkpoint_every: int = 500
@@ -45,6 +45,7 @@ RESUMABLE_FIELDS = {
     "train.log_every",
     "train.max_minutes",
     "train.compile",
+    "train.precision",
     "data.path",
 }
 
@@ -108,7 +109,8 @@ def load_config(run: Path) -> dict[str, Any]:
 
     return read_json(
         Path(run) / "config.json",
-        f"'{run}' is not a worldlab run: it has no config.json. "
+        f"'{run}' is not a worldlab run: it has no config.json "
+        f"({'it is a file' if Path(run).is_file() else 'no such run directory'}). "
         "Train one with `worldlab train rssm --data DIR --out RUN`",
     )
 

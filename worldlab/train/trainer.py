@@ -19,21 +19,13 @@ import numpy as np
 import torch
 
 from worldlab.data import EpisodeDataset
-from worldlab.errors import WorldlabError
 from worldlab.models import ActionSpec, WorldModel, get_family
+from worldlab.paths import output_dir
 from worldlab.progress import progress_bar
 from worldlab.train import distributed
 from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
 from worldlab.train.config import TrainConfig, save_config
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast (DreamerV3's default compute precision), or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision != "fp32":
-        raise WorldlabError(f"precision '{precision}' is not supported: use fp32 or bf16")
-    return contextlib.nullcontext()
+from worldlab.train.precision import autocast, describe_cpu, resolve_precision
 
 
 def batch_to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
@@ -79,6 +71,7 @@ class Trainer:
         self.train = TrainConfig(**config["train"])
         self.device = distributed.resolve_device(self.train.device)
         self.ranks = distributed.setup(self.device)
+        self.precision = resolve_precision(self.train.precision, self.device)
         self.progress = progress and self.ranks.is_main
         if self.device.type == "cpu" and self.train.threads:
             torch.set_num_threads(self.train.threads)
@@ -125,9 +118,14 @@ class Trainer:
         writer = self._tensorboard()
         if writer is not None:
             for key, value in metrics.items():
-                if not isinstance(value, str):
+                if isinstance(value, int | float | torch.Tensor) and not isinstance(value, bool):
                     writer.add_scalar(f"train/{key}", value, self.step)
             writer.flush()
+
+    def _note(self, line: str) -> None:
+        """Append a dated line to the run's human-readable log, ``RUN/log.txt``."""
+        with open(self.run / "log.txt", "a") as file:
+            file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
     def _tensorboard(self):
         if self._writer is None:
@@ -156,7 +154,7 @@ class Trainer:
         """One gradient step on ``batch``; returns the step's metrics."""
         loss_fn = loss_fn or self.model
         self.model.train()
-        with precision or autocast(self.device, self.train.precision):
+        with precision or autocast(self.device, self.precision):
             loss, metrics = loss_fn(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -171,14 +169,24 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train up to ``train.steps`` (or ``max_minutes``); Ctrl-C saves and returns."""
         t = self.train
-        self.run.mkdir(parents=True, exist_ok=True)
+        output_dir(self.run, "run")
+        # What "auto" resolved to on this machine, and why (rewritten by every resume).
+        self.config["runtime"] = {
+            **self.precision.to_dict(),
+            "device": str(self.device),
+            "cpu": describe_cpu() if self.device.type == "cpu" else None,
+        }
         if self.ranks.is_main:
             save_config(self.run / "config.json", self.config)
+            self._note(
+                f"step {self.step}: training on {self.device} in {self.precision.name} "
+                f"({self.precision.reason})"
+            )
         model = self.model
         if self.ranks.distributed:
             model = torch.nn.parallel.DistributedDataParallel(model)
         loss_fn = torch.compile(model) if t.compile else model
-        precision = autocast(self.device, t.precision)
+        precision = autocast(self.device, self.precision)
         totals: dict[str, float] = {}
         labels: dict[str, str] = {}  # text metrics (e.g. a training stage): logged as they are
         count, interrupted, last_saved = 0, False, self.step
@@ -186,7 +194,7 @@ class Trainer:
         elapsed_before = self.elapsed
         with progress_bar(self.progress, extra="{task.fields[status]}") as bar:
             task = bar.add_task(
-                f"train {self.config['family']}",
+                f"train {self.config['family']} ({self.precision.name})",
                 total=t.steps,
                 completed=self.step,
                 unit="steps",
@@ -231,6 +239,7 @@ class Trainer:
             "seconds": wall,
             "steps_per_second": steps_done / wall if wall > 0 else 0.0,
             "interrupted": interrupted,
+            **self.config["runtime"],
         }
         distributed.finish(self.ranks)
         return summary
