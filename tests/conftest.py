@@ -27,3 +27,15 @@ import pytest  # noqa: E402
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly when the browser test of `worldlab play` did not run, and how to run it."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    browser = [r for r in skipped if "test_browser" in str(getattr(r, "nodeid", "") or r.location)]
+    if browser:
+        reason = browser[0].longrepr[-1] if isinstance(browser[0].longrepr, tuple) else ""
+        terminalreporter.write_sep(
+            "!", "the browser test of `worldlab play` was skipped", yellow=True
+        )
+        terminalreporter.write_line(str(reason).removeprefix("Skipped: "))

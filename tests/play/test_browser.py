@@ -22,7 +22,11 @@ ARGS = [
 ]
 
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(
+        f"browser test: {CHROMIUM} is missing; install it with "
+        "`sudo apt-get install -y chromium` (Debian/Ubuntu) and rerun `make test`",
+        allow_module_level=True,
+    )
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
 uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (the `play` extra) is missing")
 

@@ -33,6 +33,7 @@ from worldlab.data import EpisodeDataset, collect
 from worldlab.data.episode import read_json, write_json
 from worldlab.errors import WorldlabError
 from worldlab.models import WorldModel
+from worldlab.paths import output_dir
 
 AGENT_FILE, CONTROLLER_FILE, EVAL_FILE = "agent.json", "controller.npz", "eval.json"
 DATA_DIR, MODEL_DIR = "data", "world_model"
@@ -153,8 +154,7 @@ def train_vmc_agent(
         raise WorldlabError(f"steps must be ≥ 1 environment step, got {steps}")
     overrides, from_overrides = split_overrides(overrides)
     config = agent_config({**from_overrides, **settings})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out, "agent run")
     stages: dict[str, str] = {}
     seconds: dict[str, float] = {}
 

@@ -16,7 +16,7 @@ from worldlab.cli.data import data_app
 from worldlab.cli.model import evaluate, imagine, map_actions
 from worldlab.cli.play import play
 from worldlab.cli.train import train
-from worldlab.errors import WorldlabError
+from worldlab.errors import WorldlabError, explain_os_error
 
 app = typer.Typer(
     add_completion=False,
@@ -128,6 +128,11 @@ def main() -> None:
         sys.exit(result if isinstance(result, int) else 0)
     except WorldlabError as error:
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {escape(str(error))}")
+        sys.exit(2)
+    except OSError as error:  # a path, a permission or a full disk: the user's to fix
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]error:[/] {escape(explain_os_error(error))}"
+        )
         sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)

@@ -19,28 +19,13 @@ def play(
     port: int = typer.Option(8000, min=1, max=65535, help="port to serve on"),
     threads: int = typer.Option(2, min=1, help="torch CPU threads for inference"),
 ) -> None:
-    """Serve RUN as a browser game: keyboard actions, real world beside, mp4 recording."""
+    """Serve RUN as a browser game: keyboard actions, real world beside, mp4 recording.
+    A latent-action run with an action_map.json (`worldlab map-actions`) takes real actions."""
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingExtraError(
             f"`worldlab play` needs {', '.join(missing)}: pip install 'worldlab[play]'"
         )
-    if (run / "action_map.json").exists():  # a latent-action model then takes real actions
-        import torch
-        import uvicorn
-
-        import worldlab
-        from worldlab.evaluate.action_map import with_real_actions
-        from worldlab.play.server import create_app
-
-        torch.set_num_threads(threads)
-        model = with_real_actions(worldlab.load(run), run)
-        console.print(
-            f"playing [green]{run}[/] with real actions (action_map.json) at "
-            f"http://{host}:{port}/  (Ctrl-C stops)"
-        )
-        uvicorn.run(create_app(model, run), host=host, port=port, log_level="warning")
-        return
     from worldlab.play.server import serve
 
     console.print(f"playing [green]{run}[/] at http://{host}:{port}/  (Ctrl-C stops)")

@@ -33,9 +33,12 @@ class EpisodeDataset:
     def __init__(self, root: str | Path, episodes: list[int] | None = None, max_open: int = 256):
         self.root = Path(root)
         if not self.root.is_dir():
+            problem = (
+                "is a file, not a dataset directory" if self.root.exists() else "does not exist"
+            )
             raise DatasetError(
-                f"dataset directory '{self.root}' does not exist. Create it with "
-                f"`worldlab collect --env bounce --episodes 20 --out {self.root}`"
+                f"dataset directory '{self.root}' {problem}. Create one with "
+                f"`worldlab collect --env bounce --episodes 20 --out DIR`"
             )
         self.manifest = Manifest.load(self.root)
         self._subset = None if episodes is None else set(episodes)

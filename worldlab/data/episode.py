@@ -60,18 +60,31 @@ def write_json(path: Path, record: dict) -> None:
     atomic_write_bytes(Path(path), lambda file: file.write(text.encode()))
 
 
-def read_json(path: Path, missing: str) -> dict:
-    """Read a JSON file; a missing one raises ``WorldlabError(missing)``, a corrupt one
-    names the file."""
+def read_json(
+    path: Path, missing: str, corrupt: str = "delete or restore it", error: type | None = None
+) -> dict:
+    """Read a JSON object from ``path``. A missing file raises ``error(missing)``; one that
+    is not a JSON object (binary junk, a truncated write, a directory) raises ``error``
+    naming the file, followed by ``corrupt``: what to do about it."""
     from worldlab.errors import WorldlabError
 
+    error = error or WorldlabError
     path = Path(path)
     if not path.exists():
-        raise WorldlabError(missing)
+        raise error(missing)
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise WorldlabError(f"{path} is corrupt ({error})") from None
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{path} is corrupt: it holds binary data, not JSON text; {corrupt}") from None
+    except json.JSONDecodeError as problem:
+        raise error(f"{path} is corrupt: not valid JSON ({problem}); {corrupt}") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not a JSON file; {corrupt}") from None
+    if not isinstance(record, dict):
+        raise error(
+            f"{path} is corrupt: it holds a JSON {type(record).__name__}, not an object; {corrupt}"
+        )
+    return record
 
 
 def write_episode(path: Path, arrays: dict[str, np.ndarray]) -> None:

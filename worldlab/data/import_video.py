@@ -19,7 +19,6 @@ when it is installed (``pip install 'worldlab[video]'``), for exact frame timest
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import warnings
@@ -36,6 +35,7 @@ from worldlab.data.episode import (
     EPISODE_GLOB,
     episode_filename,
     read_episode,
+    read_json,
     write_episode,
     write_json,
 )
@@ -250,13 +250,12 @@ def _load_sources(out: Path) -> dict[str, Any]:
     path = out / SOURCES_NAME
     if not path.exists():
         return {"sources": []}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DatasetError(
-            f"{path} is corrupt ({error}); without it imported files cannot be recognised. "
-            "Import into a fresh --out directory"
-        ) from None
+    return read_json(
+        path,
+        "",
+        "without it imported files cannot be recognised: import into a fresh --out directory",
+        error=DatasetError,
+    )
 
 
 def _save_sources(out: Path, sources: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ truth (``EpisodeDataset`` recounts them).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,8 +15,9 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from worldlab.data.episode import write_json
+from worldlab.data.episode import read_json, write_json
 from worldlab.errors import DatasetError
+from worldlab.paths import output_dir
 
 MANIFEST_NAME = "manifest.json"
 
@@ -72,25 +72,27 @@ class Manifest:
     @classmethod
     def load(cls, root: Path) -> Manifest:
         path = Path(root) / MANIFEST_NAME
+        rebuild = (
+            "delete it and rerun `worldlab collect` (or the import that made the dataset) "
+            "into the same directory to rebuild it; the episode files are kept"
+        )
+        data = read_json(
+            path,
+            f"{root} has no {MANIFEST_NAME}: it is not a worldlab dataset. "
+            "Create one with `worldlab collect --env ENV --out DIR`",
+            rebuild,
+            error=DatasetError,
+        )
         try:
-            data = json.loads(path.read_text())
             return cls(**data)
-        except FileNotFoundError:
-            raise DatasetError(
-                f"{root} has no {MANIFEST_NAME}: it is not a worldlab dataset. "
-                "Create one with `worldlab collect --env ENV --out DIR`"
-            ) from None
-        except (json.JSONDecodeError, TypeError) as error:
-            raise DatasetError(
-                f"{path} is corrupt ({error}); delete it and rerun "
-                "`worldlab collect` into the same directory to rebuild it"
-            ) from None
+        except TypeError as error:
+            raise DatasetError(f"{path} is not a worldlab manifest ({error}); {rebuild}") from None
 
 
 def open_dataset(out: Path, fresh: Manifest, what: str, advice: str) -> Manifest:
     """The manifest of dataset ``out``: ``fresh`` for a new directory, else the existing one,
     checked to hold data of the same kind (``what`` makes it; ``advice`` says what to do)."""
-    out = Path(out)
+    out = output_dir(out, "dataset")
     if (out / MANIFEST_NAME).exists():
         existing = Manifest.load(out)
         for name in ("env_id", "obs_shape", "action", "env_kwargs"):
@@ -100,6 +102,5 @@ def open_dataset(out: Path, fresh: Manifest, what: str, advice: str) -> Manifest
                     f"but this {what} has {name}={getattr(fresh, name)}; {advice}"
                 )
         return existing
-    out.mkdir(parents=True, exist_ok=True)
     fresh.save(out)
     return fresh

@@ -27,7 +27,6 @@ the real action that caused it. ``fit_action_map`` does this:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 
 from worldlab.data.dataset import EpisodeDataset
-from worldlab.data.episode import write_json
+from worldlab.data.episode import read_json, write_json
 from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, WorldModel
 from worldlab.progress import progress_bar
@@ -107,12 +106,12 @@ class ActionMap:
     @classmethod
     def load(cls, path: str | Path) -> ActionMap:
         path = Path(path)
+        refit = "refit it with `worldlab map-actions RUN --data LABELLED_DIR`"
+        record = read_json(path, f"{path} does not exist; {refit}", refit)
         try:
-            return cls(**json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError) as error:
-            raise WorldlabError(
-                f"{path} is corrupt ({error}); refit it with `worldlab map-actions`"
-            ) from None
+            return cls(**record)
+        except TypeError as error:
+            raise WorldlabError(f"{path} is not an action map ({error}); {refit}") from None
 
 
 # -- fitting ------------------------------------------------------------------------------

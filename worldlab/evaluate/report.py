@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from worldlab.data.episode import atomic_write_bytes
+from worldlab.paths import output_dir
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -151,8 +152,7 @@ def write_html_report(
     (``.mp4`` shown as ``<video>``, ``.gif`` as ``<img>``); ``plot_png``: the error-over-
     horizon plot; ``config``: shown as JSON; ``timings``: ``{stage: seconds}``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir(out_dir, "report")
     summary = report["summary"]
     beats = summary["beats_best_baseline_at"]
     verdict = (

@@ -142,6 +142,9 @@ class WorldModel(nn.Module, abc.ABC):
     Config: ClassVar[type]
     presets: ClassVar[dict[str, dict[str, Any]]] = {}  # size presets: name → Config overrides
     default_preset: ClassVar[str | None] = None
+    # True when the model's actions are its own latent codes (learned from video), not the
+    # world's: callers must not pass them to the real world (see evaluate.action_map).
+    latent_actions: ClassVar[bool] = False
 
     def __init__(self, config: Any, obs_shape: tuple[int, int, int], action_spec: ActionSpec):
         super().__init__()

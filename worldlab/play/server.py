@@ -251,7 +251,11 @@ def create_app(model, run_dir: str | Path | None = None, context_frames: int = 5
             "obs_shape": list(model.obs_shape),
             "action_spec": model.action_spec.to_dict(),
             "env_id": data_config.get("env_id"),
-            "keymap": keymap_for(data_config.get("env_id"), model.action_spec),
+            # A latent code is not a world's button: latent models get number keys only.
+            "keymap": keymap_for(
+                None if model.latent_actions else data_config.get("env_id"), model.action_spec
+            ),
+            "real_world_note": player.session.twin_note,
             "sampling_controls": sampling_controls(model),
             "dataset": None if dataset is None else {"lengths": dataset.lengths},
             "context_frames": context_frames,
@@ -315,13 +319,20 @@ def create_app(model, run_dir: str | Path | None = None, context_frames: int = 5
     return app
 
 
-def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 2) -> None:
+def load_playable(run: str | Path):
+    """``worldlab.load(run)``; a latent-action model with ``RUN/action_map.json`` then takes
+    the world's real actions through that map (and plays beside the real world)."""
+    import worldlab
+    from worldlab.evaluate.action_map import with_real_actions
+
+    return with_real_actions(worldlab.load(run), run, required=False)
+
+
+def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 2):
     """Load ``run`` and serve it until interrupted."""
     import torch
     import uvicorn
 
-    import worldlab
-
     torch.set_num_threads(threads)
-    model = worldlab.load(run)
+    model = load_playable(run)
     uvicorn.run(create_app(model, run), host=host, port=port, log_level="warning")

@@ -114,6 +114,19 @@ def decode_image(data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     return frame.reshape(height, width, channels)
 
 
+def real_twin_note(model: torch.nn.Module) -> str | None:
+    """Why ``model`` has no real-world twin, or ``None`` when it may have one."""
+    if getattr(model, "latent_actions", False):
+        return (
+            "no real world beside this model: it acts with latent codes, not the world's "
+            "actions; fit a map with `worldlab map-actions RUN --data LABELLED_DIR` to play "
+            "with real actions and the real world beside"
+        )
+    if not getattr(model, "run_config", {}).get("data", {}).get("env_id"):
+        return "no real world beside this model: its dataset names no world to simulate"
+    return None
+
+
 class PlaySession:
     """A world model played one step at a time, with its real twin and a recording.
 
@@ -133,6 +146,7 @@ class PlaySession:
         self.context_frames = context_frames
         self.data_config = dict(getattr(model, "run_config", {}).get("data", {}))
         self.controls = {c["name"]: c["value"] for c in sampling_controls(model)}
+        self.twin_note = real_twin_note(model)
         self.env = None
         self.real_done = False
         self.started = False
@@ -173,7 +187,8 @@ class PlaySession:
         action = arrays["action"][first : step + 1] if "action" in arrays else None
         self._start = {"source": "dataset", "episode": episode, "step": step}
         self._begin(obs, action, is_first=first == 0)
-        self._start_real(seed=episode, actions=arrays.get("action"), step=step)
+        recorded = arrays["action"] if dataset.has_actions else None  # video: none to replay
+        self._start_real(seed=episode, actions=recorded, step=step)
         if self.env is not None and self._real is not None:
             self._start["real_in_sync"] = bool(np.array_equal(self._real, arrays["obs"][step]))
         return self.snapshot()
@@ -226,7 +241,7 @@ class PlaySession:
         """Best effort: episode k of a dataset collected with seed 0 was played with seed k."""
         self._close_real()
         env_id = self.data_config.get("env_id")
-        if not env_id:
+        if not env_id or self.twin_note:
             return
         try:
             from worldlab.worlds import make_env

@@ -99,6 +99,8 @@ class GenieWorldModel(WorldModel):
         {"model.stage", "model.maskgit_steps", "model.temperature"}
     )
 
+    latent_actions = True
+
     def __init__(self, config: GenieConfig, obs_shape: tuple[int, ...], action_spec: ActionSpec):
         """``action_spec`` (the dataset's actions) is not used: Genie learns its own."""
         check_config(config, obs_shape)
