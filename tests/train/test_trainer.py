@@ -52,6 +52,32 @@ def test_loss_falls_on_a_tiny_dataset(data, tmp_path):
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
 
+def test_stop_when_ends_training_early_and_says_why(data, tmp_path):
+    seen = []
+
+    def stop_when(trainer):
+        seen.append((trainer.step, trainer.model.training))
+        return "good enough" if trainer.step >= 4 else None
+
+    summary = train(
+        "rssm",
+        data,
+        tmp_path / "run",
+        "tiny",
+        {**TINY, "train.steps": 20},
+        progress=False,
+        stop_when=stop_when,
+        check_every=2,
+    )
+    assert [step for step, _ in seen] == [0, 2, 4]
+    assert summary["step"] == 4 and summary["stopped"] == "good enough"
+    assert checkpoint_dirs(tmp_path / "run")  # an early stop still saves
+    summary = train(
+        "rssm", data, tmp_path / "plain", "tiny", {**TINY, "train.steps": 2}, progress=False
+    )
+    assert summary["stopped"] is None
+
+
 def test_resume_continues_exactly(data, tmp_path):
     overrides = {**TINY, "train.checkpoint_every": 3}
     train(

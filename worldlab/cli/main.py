@@ -102,10 +102,13 @@ def collect(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), help="where data, run, videos and report go"),
-    minutes: float | None = typer.Option(None, help="training time budget (default 3.5)"),
-    steps: int | None = typer.Option(None, help="train exactly this many steps instead"),
+    minutes: float | None = typer.Option(None, help="training time cap (default 4.25)"),
+    steps: int | None = typer.Option(
+        None, help="train exactly this many steps (no time cap, no early stop)"
+    ),
 ) -> None:
-    """Collect bounce, train an RSSM on CPU, evaluate it and write OUT/report.html."""
+    """Collect bounce, train an RSSM on CPU, evaluate it and write OUT/report.html;
+    say whether the model beats both trivial baselines at every horizon (exit 1 if not)."""
     from worldlab.demo import DemoSettings, run_demo
 
     settings = DemoSettings()
@@ -113,11 +116,23 @@ def demo(
         settings.train["train.max_minutes"] = minutes
     if steps is not None:
         settings.train.update({"train.steps": steps, "train.max_minutes": None})
+        settings.stop_margin = None
     report = run_demo(out, settings)
     from worldlab.cli.model import print_summary
 
     print_summary(report)
+    demo = report["demo"]
+    training = demo["training"]
+    console.print(
+        f"trained {training['updates']} updates at {training['steps_per_second']:.2f} steps/s "
+        f"in {training['precision']} ({training['precision_reason']}); "
+        f"stopped: {training['stopped']}"
+    )
     console.print(f"[green]{out / 'report.html'}[/] and {out / 'report.json'}")
+    colour = "bold green" if demo["bar_holds"] else "bold red"
+    console.print(f"[{colour}]{escape(demo['verdict'])}[/]")
+    if not demo["bar_holds"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -125,15 +125,19 @@ def train(
     overrides: dict[str, Any] | None = None,
     resume: bool = False,
     progress: bool = True,
+    stop_when=None,
+    check_every: int = 100,
 ) -> dict[str, Any]:
-    """Python API of ``worldlab train``: train (or resume) a run; return a summary."""
+    """Python API of ``worldlab train``: train (or resume) a run; return a summary.
+
+    ``stop_when(trainer) -> str | None`` ends training early (see ``Trainer.fit``)."""
     from worldlab.train.trainer import Trainer
 
     config, notes = prepare_run(family, data, out, preset, overrides, resume)
     trainer = Trainer(out, config, progress=progress)
     if resume:
         trainer.restore()
-    summary = trainer.fit()
+    summary = trainer.fit(stop_when, check_every)
     summary["notes"] = notes
     return summary
 

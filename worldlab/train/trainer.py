@@ -166,8 +166,13 @@ class Trainer:
         return metrics
 
     # -- the loop ------------------------------------------------------------------
-    def fit(self) -> dict[str, Any]:
-        """Train up to ``train.steps`` (or ``max_minutes``); Ctrl-C saves and returns."""
+    def fit(self, stop_when=None, check_every: int = 100) -> dict[str, Any]:
+        """Train up to ``train.steps`` (or ``max_minutes``); Ctrl-C saves and returns.
+
+        ``stop_when(trainer) -> str | None``, called every ``check_every`` steps (and before
+        the first one), ends training early when it returns a reason, e.g. once a held-out
+        score is reached; the reason is the summary's ``stopped``.
+        """
         t = self.train
         output_dir(self.run, "run")
         # What "auto" resolved to on this machine, and why (rewritten by every resume).
@@ -189,7 +194,7 @@ class Trainer:
         precision = autocast(self.device, self.precision)
         totals: dict[str, float] = {}
         labels: dict[str, str] = {}  # text metrics (e.g. a training stage): logged as they are
-        count, interrupted, last_saved = 0, False, self.step
+        count, interrupted, last_saved, stopped = 0, False, self.step, None
         start_step, started = self.step, time.perf_counter()
         elapsed_before = self.elapsed
         with progress_bar(self.progress, extra="{task.fields[status]}") as bar:
@@ -203,7 +208,12 @@ class Trainer:
             with stop_on_sigint() as stop:
                 while self.step < t.steps and not stop.requested:
                     if t.max_minutes is not None and self.elapsed >= t.max_minutes * 60:
+                        stopped = f"time budget of {t.max_minutes} minutes reached"
                         break
+                    if stop_when is not None and self.step % check_every == 0:
+                        stopped = stop_when(self)
+                        if stopped:
+                            break
                     metrics = self.update(self.sample(), loss_fn, precision)
                     self.elapsed = elapsed_before + time.perf_counter() - started
                     for key, value in metrics.items():
@@ -239,6 +249,7 @@ class Trainer:
             "seconds": wall,
             "steps_per_second": steps_done / wall if wall > 0 else 0.0,
             "interrupted": interrupted,
+            "stopped": stopped,
             **self.config["runtime"],
         }
         distributed.finish(self.ranks)
