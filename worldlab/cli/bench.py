@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
-bench_app = typer.Typer(no_args_is_help=True, help="Measure training speed.")
+bench_app = typer.Typer(no_args_is_help=True, help="Measure training speed; leaderboards.")
 console = Console()
 
 
@@ -48,3 +50,30 @@ def train(
         f"({result['seconds_per_step'] * 1000:.0f} ms/step, median of {steps}), "
         f"peak RSS {result['peak_rss_mb']:.0f} MB"
     )
+
+
+@bench_app.command("leaderboard")
+def leaderboard(
+    runs: list[Path] = typer.Argument(..., help="run directories, any families"),
+    data: Path = typer.Option(..., help="in-distribution bounce test data (with true state)"),
+    ood: list[Path] | None = typer.Option(None, help="out-of-distribution datasets (repeat)"),
+    out: Path = typer.Option(Path("leaderboard"), help="directory for .json, .md and .html"),
+    horizon: int = typer.Option(15, min=1),
+    context: int = typer.Option(5, min=1),
+    episodes: int | None = typer.Option(None, min=1, help="the first N episodes of each"),
+    starts: int = typer.Option(4, min=1, help="windows per episode"),
+) -> None:
+    """Runs × metrics on the same data, in and out of distribution, beside repeat-last,
+    mean-frame, the simulator (GT′) and the reader's floor on real frames."""
+    from worldlab.evaluate.leaderboard import (
+        build_leaderboard,
+        leaderboard_markdown,
+        write_leaderboard,
+    )
+
+    board = build_leaderboard(
+        [str(run) for run in runs], data, ood or [], horizon, context, episodes, starts
+    )
+    written = write_leaderboard(board, out)
+    console.print(leaderboard_markdown(board), markup=False, soft_wrap=True)
+    console.print("written: " + ", ".join(f"[green]{path}[/]" for path in written))

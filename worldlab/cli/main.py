@@ -77,6 +77,11 @@ def collect(
     env_arg: list[str] | None = typer.Option(
         None, "--env-arg", help="environment keyword KEY=VALUE (repeatable)"
     ),
+    split: str | None = typer.Option(
+        None,
+        help="a named bounce distribution such as id or ood_speed (docs/physics.md lists "
+        "them): its settings are the base, --env-arg overrides them",
+    ),
 ) -> None:
     """Collect episodes from a world into a dataset directory."""
     from worldlab.config import parse_assignments
@@ -92,10 +97,11 @@ def collect(
         size=size,
         env_kwargs=parse_assignments(env_arg, "--env-arg"),
         drop_actions=drop_actions,
+        split=split,
     )
     console.print(
         f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps "
-        f"of {manifest.env_id}"
+        f"of {manifest.env_id}" + (f" (split {manifest.split})" if manifest.split else "")
     )
 
 

@@ -50,10 +50,16 @@ def evaluate(
         True, help="also measure ΔtPSNR: inferred vs random actions (Genie)"
     ),
     delta_t: int = typer.Option(4, min=1, help="steps ahead at which ΔtPSNR is measured"),
+    section: list[str] | None = typer.Option(
+        None,
+        help="compute only these sections (controllability, physics); "
+        "default: every one that applies to the data",
+    ),
+    html: bool = typer.Option(True, help="also write report.html beside the JSON"),
 ) -> None:
     """Open-loop PSNR/SSIM per horizon step against repeat-last and mean-frame baselines,
-    and controllability (ΔtPSNR)."""
-    from worldlab.evaluate import evaluate_run, save_report
+    controllability (ΔtPSNR), and physics on bounce data with its true state."""
+    from worldlab.evaluate import evaluate_run, save_report, write_html_report
 
     model, dataset = _open(run, data)
     report = evaluate_run(
@@ -66,10 +72,17 @@ def evaluate(
         seed,
         controllability=controllability,
         delta_t=delta_t,
+        sections=section or None,
     )
     json_path, png_path = save_report(report, out)
     print_summary(report)
-    console.print(f"[green]{json_path}[/] and [green]{png_path}[/]")
+    written = f"[green]{json_path}[/] and [green]{png_path}[/]"
+    if html:
+        config = {"run": str(run), "data": str(data), "horizon": horizon, "context": context}
+        config |= {"episodes": episodes, "starts": starts, "seed": seed}
+        page = write_html_report(json_path.parent, report, [], png_path, config, {})
+        written += f" and [green]{page}[/]"
+    console.print(written)
 
 
 def print_summary(report: dict) -> None:
@@ -89,27 +102,12 @@ def print_summary(report: dict) -> None:
             "yes" if beats[k] else "[red]no[/]",
         )
     console.print(table)
-    if "controllability" in report:
-        print_controllability(report["controllability"])
+    from worldlab.evaluate.sections import all_sections
 
-
-def print_controllability(section: dict) -> None:
-    """One line: ΔtPSNR with its interval and both arms, or why it does not apply."""
-    if not section["applicable"]:
-        console.print(f"controllability (ΔtPSNR): not applicable: {section['reason']}")
-        return
-
-    def interval(name: str) -> str:
-        half = section[f"{name}_ci"]
-        return f"{section[name]:.2f}" + ("" if half is None else f" ± {half:.2f}")
-
-    console.print(
-        f"controllability: Δ{section['t']}PSNR = {interval('delta_psnr')} dB over "
-        f"{section['windows']} windows ({section['actions']} actions "
-        f"{interval('psnr_inferred')} dB vs random {interval('psnr_random')} dB, "
-        f"{section['random_draws']} draws)",
-        soft_wrap=True,
-    )
+    for section in all_sections():
+        if section.key in report:
+            for line in section.lines(report[section.key]):
+                console.print(line, soft_wrap=True)
 
 
 def map_actions(

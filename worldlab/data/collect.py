@@ -18,8 +18,10 @@ from worldlab.data.dataset import EpisodeDataset, episode_index
 from worldlab.data.episode import episode_filename, write_episode
 from worldlab.data.manifest import Manifest, action_spec, open_dataset
 from worldlab.data.policies import Policy, make_policy
+from worldlab.errors import WorldlabError
 from worldlab.progress import progress_bar
-from worldlab.worlds import make_env, resolve_env_id
+from worldlab.worlds import BUILTIN_WORLDS, make_env, resolve_env_id
+from worldlab.worlds.bounce_splits import split_kwargs
 
 
 class EpisodeRecorder:
@@ -102,18 +104,28 @@ def collect(
     env_kwargs: dict[str, Any] | None = None,
     drop_actions: bool = False,
     progress: bool = True,
+    split: str | None = None,
 ) -> Manifest:
     """Fill ``out`` with episodes ``0..episodes-1`` of ``env``; return the manifest.
 
     Existing readable episodes are kept; missing or unreadable ones are collected.
+    ``split`` names a distribution of ``bounce`` (``worldlab.worlds.bounce_splits``): its
+    keyword arguments are the base that ``env_kwargs`` overrides, and the manifest records it.
     """
     out = Path(out)
     env_kwargs = dict(env_kwargs or {})
     env_id = resolve_env_id(env)
+    if split is not None:
+        if env_id != BUILTIN_WORLDS["bounce"][0]:
+            raise WorldlabError(
+                f"split {split!r} is a distribution of the bounce world, not of '{env}': "
+                "collect it with --env bounce, or leave out --split"
+            )
+        env_kwargs = split_kwargs(split, env_kwargs)
     world = make_env(env_id, size=size, **env_kwargs)
     if isinstance(policy, str):
         policy = make_policy(policy)
-    manifest = open_manifest(out, env_id, world, env_kwargs, drop_actions)
+    manifest = open_manifest(out, env_id, world, env_kwargs, drop_actions, split)
     existing = EpisodeDataset(out)
     manifest.episodes, manifest.steps = len(existing), existing.num_steps
     have = {episode_index(path) for path in existing.paths}
@@ -140,13 +152,19 @@ def append_episode(out: Path, manifest: Manifest, index: int, arrays: dict[str, 
 
 
 def open_manifest(
-    out: Path, env_id: str, world: gymnasium.Env, env_kwargs: dict, drop_actions: bool
+    out: Path,
+    env_id: str,
+    world: gymnasium.Env,
+    env_kwargs: dict,
+    drop_actions: bool,
+    split: str | None = None,
 ) -> Manifest:
     fresh = Manifest(
         env_id=env_id,
         obs_shape=list(world.observation_space.shape),
         action=action_spec(None if drop_actions else world.action_space),
         env_kwargs=env_kwargs,
+        split=split,
         worldlab_version=worldlab.__version__,
     )
     return open_dataset(out, fresh, "collection", "choose another --out directory")

@@ -55,6 +55,7 @@ class Manifest:
     obs_shape: list[int]
     action: dict[str, Any]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None  # the named bounce distribution, if any (worlds.bounce_splits)
     episodes: int = 0
     steps: int = 0
     has_state: bool = False
@@ -95,7 +96,7 @@ def open_dataset(out: Path, fresh: Manifest, what: str, advice: str) -> Manifest
     out = output_dir(out, "dataset")
     if (out / MANIFEST_NAME).exists():
         existing = Manifest.load(out)
-        for name in ("env_id", "obs_shape", "action", "env_kwargs"):
+        for name in ("env_id", "obs_shape", "action", "env_kwargs", "split"):
             if getattr(existing, name) != getattr(fresh, name):
                 raise DatasetError(
                     f"{out} already holds a dataset with {name}={getattr(existing, name)}, "

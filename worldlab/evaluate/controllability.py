@@ -19,6 +19,7 @@ The number is reported per window, then as a mean with a 95% interval over windo
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from worldlab.data.dataset import EpisodeDataset
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.metrics import mean_ci, psnr
 from worldlab.evaluate.open_loop import jsonable, load_windows, rng_scope, sample_windows
+from worldlab.evaluate.sections import EvalOptions, Section, cell
 from worldlab.models.base import WorldModel
 from worldlab.progress import progress_bar
 
@@ -213,3 +215,69 @@ def controllability_section(
         return delta_psnr(model, dataset, **kwargs)
     except DatasetError as error:
         return not_applicable(f"{error} (for controllability: lower --delta-t)")
+
+
+def _compute(model: WorldModel, dataset: EpisodeDataset, options: EvalOptions) -> dict[str, Any]:
+    return controllability_section(
+        model,
+        dataset,
+        t=options.delta_t,
+        context=options.context,
+        episodes=options.episodes,
+        windows=options.starts,
+        random_draws=options.random_draws,
+        seed=options.seed,
+        progress=options.progress,
+    )
+
+
+def _lines(section: dict[str, Any]) -> list[str]:
+    """One line: ΔtPSNR with its interval and both arms, or why it does not apply."""
+    if not section["applicable"]:
+        return [f"controllability (ΔtPSNR): not applicable: {section['reason']}"]
+
+    def interval(name: str) -> str:
+        half = section[f"{name}_ci"]
+        return f"{section[name]:.2f}" + ("" if half is None else f" ± {half:.2f}")
+
+    return [
+        f"controllability: Δ{section['t']}PSNR = {interval('delta_psnr')} dB over "
+        f"{section['windows']} windows ({section['actions']} actions "
+        f"{interval('psnr_inferred')} dB vs random {interval('psnr_random')} dB, "
+        f"{section['random_draws']} draws)"
+    ]
+
+
+def _html(section: dict[str, Any]) -> str:
+    """ΔtPSNR with both arms, or why it does not apply."""
+    head = "<h2>Controllability (ΔtPSNR)</h2>"
+    if not section["applicable"]:
+        return head + f"<p>Not applicable: {html.escape(section['reason'])}</p>"
+    rows = [
+        (f"Δ{section['t']}PSNR", "delta_psnr"),
+        (f"PSNR, {section['actions']} actions", "psnr_inferred"),
+        ("PSNR, random actions", "psnr_random"),
+    ]
+    cells = "".join(
+        f'<tr><td class="name">{html.escape(label)}</td>'
+        f"{cell(section[key], section[f'{key}_ci'], 2, False)}</tr>"
+        for label, key in rows
+    )
+    return (
+        head + f"<p>The frame {section['t']} steps after {section['context']} context frames, "
+        f"imagined under the actions that explain the real video and under uniformly random "
+        f"ones ({section['random_draws']} draws, same sampling noise), scored against the real "
+        f"frame over {section['windows']} windows. Above 0: the model follows its actions "
+        "(Genie's ΔtPSNR). Mean ± 95% confidence half-width.</p>"
+        f"<table><tr><th>metric</th><th>dB</th></tr>{cells}</table>"
+    )
+
+
+SECTION = Section(
+    key="controllability",
+    title="Controllability (ΔtPSNR)",
+    applies=lambda dataset: True,
+    compute=_compute,
+    lines=_lines,
+    html=_html,
+)

@@ -108,19 +108,18 @@ def load_windows(
     pairs: list[tuple[int, int]],
     window: int,
     cache: dict[int, dict[str, np.ndarray]],
+    extra: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
+    """The windows ``(episode, start)`` of ``window`` steps, stacked; ``extra`` names more
+    episode arrays to include (e.g. ``"state"``)."""
+    keys = ("obs", "action", "reward", "is_first", *extra)
     parts = []
     for index, start in pairs:
         if index not in cache:
             cache.clear()  # windows come in episode order: keep only the current episode
             cache[index] = dataset.episode(index)
         episode = cache[index]
-        parts.append(
-            {
-                key: episode[key][start : start + window]
-                for key in ("obs", "action", "reward", "is_first")
-            }
-        )
+        parts.append({key: episode[key][start : start + window] for key in keys})
     return {key: np.stack([part[key] for part in parts]) for key in parts[0]}
 
 
@@ -205,7 +204,7 @@ def evaluate_open_loop(
             for batch_pairs in batches:
                 arrays = load_windows(dataset, batch_pairs, window, cache)
                 batch = {key: torch.from_numpy(value).to(device) for key, value in arrays.items()}
-                frames, rewards = _rollout(model, batch, context, horizon)
+                frames, rewards = rollout(model, batch, context, horizon)
                 target = batch["obs"][:, context:]
                 predictions = {
                     "model": frames,
@@ -223,7 +222,7 @@ def evaluate_open_loop(
     return _assemble(scores, horizon, context, len(pairs))
 
 
-def _rollout(
+def rollout(
     model: WorldModel, batch: dict[str, torch.Tensor], context: int, horizon: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Imagined frames ``[B, horizon, H, W, C] uint8`` and rewards ``[B, horizon]``."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from worldlab.data.episode import atomic_write_bytes
+from worldlab.evaluate.sections import all_sections, cell
 from worldlab.paths import output_dir
 
 STYLE = """
@@ -61,15 +62,6 @@ def _media(path: str, title: str, out_dir: Path) -> str:
     return f"<figure>{element}<figcaption>{html.escape(title)}</figcaption></figure>"
 
 
-def _cell(value: float | None, ci: float | None, digits: int, best: bool) -> str:
-    if value is None:
-        return "<td>–</td>"
-    text = f"{value:.{digits}f}"
-    if ci is not None:
-        text += f" ± {ci:.{digits}f}"
-    return f"<td><b>{html.escape(text)}</b></td>" if best else f"<td>{html.escape(text)}</td>"
-
-
 def _metrics_table(report: dict[str, Any]) -> str:
     blocks = {"model": report["model"], **report["baselines"]}
     head = "".join(
@@ -83,7 +75,7 @@ def _metrics_table(report: dict[str, Any]) -> str:
             best = max((v for v in values.values() if v is not None), default=None)
             for name in COLUMNS:
                 cells.append(
-                    _cell(
+                    cell(
                         values[name],
                         blocks[name][f"{metric}_ci"][step],
                         digits,
@@ -98,31 +90,6 @@ def _metrics_table(report: dict[str, Any]) -> str:
     return (
         "<table><tr><th>steps ahead</th>" + head + "<th>reward MAE</th>"
         "<th>model beats best baseline (PSNR)</th></tr>\n" + "\n".join(rows) + "</table>"
-    )
-
-
-def _controllability(section: dict[str, Any]) -> str:
-    """ΔtPSNR with both arms, or why it does not apply."""
-    head = "<h2>Controllability (ΔtPSNR)</h2>"
-    if not section["applicable"]:
-        return head + f"<p>Not applicable: {html.escape(section['reason'])}</p>"
-    rows = [
-        (f"Δ{section['t']}PSNR", "delta_psnr"),
-        (f"PSNR, {section['actions']} actions", "psnr_inferred"),
-        ("PSNR, random actions", "psnr_random"),
-    ]
-    cells = "".join(
-        f'<tr><td class="name">{html.escape(label)}</td>'
-        f"{_cell(section[key], section[f'{key}_ci'], 2, False)}</tr>"
-        for label, key in rows
-    )
-    return (
-        head + f"<p>The frame {section['t']} steps after {section['context']} context frames, "
-        f"imagined under the actions that explain the real video and under uniformly random "
-        f"ones ({section['random_draws']} draws, same sampling noise), scored against the real "
-        f"frame over {section['windows']} windows. Above 0: the model follows its actions "
-        "(Genie's ΔtPSNR). Mean ± 95% confidence half-width.</p>"
-        f"<table><tr><th>metric</th><th>dB</th></tr>{cells}</table>"
     )
 
 
@@ -182,8 +149,9 @@ def write_html_report(
         "is bold. Baselines are scored on the same target frames.</p>",
         _metrics_table(report),
     ]
-    if "controllability" in report:
-        parts.append(_controllability(report["controllability"]))
+    parts += [
+        section.html(report[section.key]) for section in all_sections() if section.key in report
+    ]
     if videos:
         parts.append(
             "<h2>Real vs imagined</h2>"

@@ -1,5 +1,5 @@
 """Evaluate a trained run: open-loop fidelity with the run's own training mean frame,
-and controllability (ΔtPSNR)."""
+then every section that applies (controllability, physics; see ``sections``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import warnings
 from typing import Any
 
 from worldlab.data import EpisodeDataset
-from worldlab.errors import DatasetError
-from worldlab.evaluate.controllability import controllability_section
+from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.open_loop import evaluate_open_loop, mean_dataset_frame
+from worldlab.evaluate.sections import EvalOptions, all_sections
 from worldlab.models import WorldModel
 
 
@@ -25,13 +25,15 @@ def evaluate_run(
     controllability: bool = True,
     delta_t: int = 4,
     random_draws: int = 4,
+    sections: list[str] | None = None,
 ) -> dict[str, Any]:
-    """``evaluate_open_loop`` with ``mean_frame`` from the data the run was trained on.
+    """``evaluate_open_loop`` with ``mean_frame`` from the data the run was trained on,
+    then the sections: by default every one that applies to ``dataset`` (controllability
+    always; physics on ``bounce`` data with its true state), or exactly those named in
+    ``sections`` (``[]`` for none). ``controllability=False`` leaves that one out.
 
     ``model`` comes from ``worldlab.load`` (it carries ``run_config``); when the training
-    data is gone, the mean of the evaluated episodes stands in, with a warning. With
-    ``controllability``, the report also holds a ``controllability`` section: ΔtPSNR at
-    ``t = delta_t`` on the same episodes and context (see ``delta_psnr``).
+    data is gone, the mean of the evaluated episodes stands in, with a warning.
     """
     mean_frame = None
     try:
@@ -43,16 +45,17 @@ def evaluate_run(
     report = evaluate_open_loop(
         model, dataset, horizon, context, episodes, starts, mean_frame, seed, progress=progress
     )
-    if controllability:
-        report["controllability"] = controllability_section(
-            model,
-            dataset,
-            t=delta_t,
-            context=context,
-            episodes=episodes,
-            windows=starts,
-            random_draws=random_draws,
-            seed=seed,
-            progress=progress,
+    options = EvalOptions(horizon, context, episodes, starts, seed, delta_t, random_draws, progress)
+    known = {section.key: section for section in all_sections()}
+    unknown = sorted(set(sections or []) - set(known))
+    if unknown:
+        raise WorldlabError(
+            f"no evaluation section {', '.join(unknown)}; the sections are {', '.join(known)}"
         )
+    for key, section in known.items():
+        wanted = key in sections if sections is not None else section.applies(dataset)
+        if key == "controllability" and not controllability:
+            wanted = False
+        if wanted:
+            report[key] = section.compute(model, dataset, options)
     return report

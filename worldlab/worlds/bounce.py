@@ -2,9 +2,10 @@
 
 The base world of the physical-consistency benchmarks, so the physics is exact wherever it
 can be and its remaining errors are measured. The world is the unit box ``[0, 1]²``, ``y``
-up (flipped when rendering, so gravity points down on screen). An env step lasts
-``DT = 1/15`` s, split into substeps so that no pair closes by more than half the smallest
-radius per substep (``MIN_SUBSTEPS`` to ``MAX_SUBSTEPS``). Each substep:
+up (flipped when rendering, so gravity points down on screen). An env step lasts ``dt``
+seconds (``DT = 1/15`` unless given), split into substeps so that no pair closes by more
+than half the smallest radius per substep (``MIN_SUBSTEPS`` to ``MAX_SUBSTEPS``). Each
+substep:
 
 * Flight: kick–drift–kick leapfrog, the symmetric composition of the two semi-implicit
   (symplectic) Euler steps. Plain kick–drift Euler loses ``g²h²/2`` per unit mass every
@@ -33,6 +34,9 @@ breaks energy conservation, and it happens only on steps with a push.
 Reward: +1.0 for each other ball that ball 0 collides with during the step (a pair counts
 once per step). Episodes never terminate; they truncate after ``max_steps`` steps.
 
+Named distributions of the initial state (in- and out-of-distribution speeds, radii and
+gravity; phyworld's scenarios) live in ``worldlab.worlds.bounce_splits``.
+
 Example::
 
     import gymnasium, worldlab
@@ -53,6 +57,7 @@ import numpy as np
 from gymnasium import spaces
 
 from worldlab.worlds._draw import fill_circle, fill_rect
+from worldlab.worlds.bounce_splits import LAYOUTS, parse_ranges, sample_ranges
 
 DEFAULT_COLOURS = (
     (255, 70, 70), (70, 220, 70), (80, 130, 255), (255, 220, 40),
@@ -70,6 +75,9 @@ class BounceEnv(gymnasium.Env):
         num_balls: number of balls (ball 0 is the controllable one).
         gravity: downward acceleration in world units/s²; 0 disables it.
         speed_range: ``(lo, hi)`` initial speed in units/s; directions are uniform.
+            This and every other range may also be a list of ``(lo, hi)`` pairs: their
+            union (a pair is picked with probability proportional to its width, then a
+            value uniformly inside it; see ``bounce_splits.sample_ranges``).
         radius_range: ``(lo, hi)`` radius in world units; mass is ``π r²``.
         occluder: ``False``; ``True`` for a bar over ``DEFAULT_OCCLUDER``; or ``(x0, x1)``
             in world units. The bar spans the full height, is drawn in grey in front of
@@ -80,6 +88,11 @@ class BounceEnv(gymnasium.Env):
         size: side of the square frame in pixels.
         max_steps: steps before ``truncated=True``.
         render_mode: ``None`` or ``"rgb_array"``; ``render()`` returns the frame either way.
+        dt: seconds per step (phyworld's scenarios use its frame time, 0.1).
+        gravity_range: ``None``, or a range to draw gravity from at every reset, replacing
+            ``gravity`` (the drawn value is ``env.gravity`` and ``info["gravity"]``).
+        layout: ``"random"`` (anywhere without overlap, any direction) or one of
+            ``bounce_splits.LAYOUTS``, phyworld's placements (their ball count is fixed).
 
     ``info`` (reset and step):
         ``state``: float32 ``[num_balls * 8]``, per ball ``[x, y, vx, vy, radius, r, g, b]``.
@@ -89,7 +102,8 @@ class BounceEnv(gymnasium.Env):
         (``m g y``, floor at ``y = 0``); ``events``: this step's dicts, in order, each
         pair or (ball, wall) at most once per step: ``{"type": "wall", "ball": i,
         "wall": "left"|"right"|"bottom"|"top"}``, ``{"type": "collision", "balls": (i, j)}``,
-        ``{"type": "occlusion_start", "ball": i}``, ``{"type": "occlusion_end", "ball": i}``.
+        ``{"type": "occlusion_start", "ball": i}``, ``{"type": "occlusion_end", "ball": i}``;
+        ``gravity``: this episode's gravity.
 
     ``set_state(positions, velocities)`` places the balls by hand (tests, benchmarks).
     """
@@ -115,20 +129,38 @@ class BounceEnv(gymnasium.Env):
         size: int = 64,
         max_steps: int = 1000,
         render_mode: str | None = None,
+        dt: float = DT,
+        gravity_range: Any = None,
+        layout: str = "random",
     ) -> None:
         if num_balls < 1:
             raise ValueError(f"num_balls must be >= 1, got {num_balls}")
-        if not 0 < radius_range[0] <= radius_range[1] < 0.5:
+        self._radius_ranges = parse_ranges(radius_range, "radius_range")
+        if not all(0 < lo <= hi < 0.5 for lo, hi in self._radius_ranges):
             raise ValueError(f"radius_range must satisfy 0 < lo <= hi < 0.5, got {radius_range}")
-        if not 0 <= speed_range[0] <= speed_range[1]:
+        self._speed_ranges = parse_ranges(speed_range, "speed_range")
+        if not all(0 <= lo <= hi for lo, hi in self._speed_ranges):
             raise ValueError(f"speed_range must satisfy 0 <= lo <= hi, got {speed_range}")
+        self._gravity_ranges = None
+        if gravity_range is not None:
+            self._gravity_ranges = parse_ranges(gravity_range, "gravity_range")
+            if not all(0 <= lo <= hi for lo, hi in self._gravity_ranges):
+                raise ValueError(f"gravity_range must satisfy 0 <= lo <= hi, got {gravity_range}")
         if gravity < 0 or size < 1 or max_steps < 1:
             raise ValueError("gravity must be >= 0, size and max_steps >= 1")
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 seconds, got {dt}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        _check_layout(layout, num_balls)
         self.num_balls, self.gravity, self.size = int(num_balls), float(gravity), int(size)
-        self.speed_range = (float(speed_range[0]), float(speed_range[1]))
-        self.radius_range = (float(radius_range[0]), float(radius_range[1]))
+        self.dt, self.layout = float(dt), layout
+        self.speed_range, self.radius_range, self.gravity_range = (
+            None if ranges is None else ranges[0] if len(ranges) == 1 else ranges
+            for ranges in (self._speed_ranges, self._radius_ranges, self._gravity_ranges)
+        )  # a single pair stays the (lo, hi) it always was
+        if self.dt != self.DT:
+            self.metadata = {**self.metadata, "render_fps": 1.0 / self.dt}
         self.controllable, self.max_steps, self.render_mode = controllable, max_steps, render_mode
         self._colours = _parse_colours(colours, self.num_balls)  # [N, 3] floats in [0, 1]
         self._colours_u8 = [tuple(c) for c in np.round(self._colours * 255).astype(int).tolist()]
@@ -153,10 +185,30 @@ class BounceEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Sample non-overlapping balls with random radii, directions and speeds."""
+        """Sample balls' radii, then place them (``layout``) with their speeds; draw gravity
+        last when ``gravity_range`` is set."""
         super().reset(seed=seed)
         rng, n = self.np_random, self.num_balls
-        radii = rng.uniform(*self.radius_range, size=n).tolist()
+        radii = sample_ranges(rng, self._radius_ranges, n).tolist()
+        if self.layout == "random":
+            positions, velocities = self._random_layout(rng, radii)
+        else:
+            speeds = sample_ranges(rng, self._speed_ranges, n)
+            positions, velocities = LAYOUTS[self.layout].place(rng, radii, speeds, self.dt)
+        if self._gravity_ranges is not None:
+            self.gravity = float(sample_ranges(rng, self._gravity_ranges, 1)[0])
+        self._x, self._y = positions[:, 0].tolist(), positions[:, 1].tolist()
+        self._vx, self._vy = velocities[:, 0].tolist(), velocities[:, 1].tolist()
+        self._r = radii
+        self._m = [math.pi * r * r for r in radii]
+        self._steps = 0
+        self._visible = self._compute_visible()
+        self._frame = self._draw()
+        return self._frame.copy(), self._info([])
+
+    def _random_layout(self, rng: np.random.Generator, radii: list[float]):
+        """Non-overlapping positions, then uniform directions at speeds from ``speed_range``:
+        ``([N, 2], [N, 2])``."""
         xs: list[float] = []
         ys: list[float] = []
         for r in radii:
@@ -169,19 +221,13 @@ class BounceEnv(gymnasium.Env):
                 raise RuntimeError("could not place the balls; lower num_balls or radius_range")
             xs.append(x)
             ys.append(y)
-        speeds = rng.uniform(*self.speed_range, size=n)
-        angles = rng.uniform(0.0, 2.0 * math.pi, size=n)
-        self._x, self._y, self._r = xs, ys, radii
-        self._vx = (speeds * np.cos(angles)).tolist()
-        self._vy = (speeds * np.sin(angles)).tolist()
-        self._m = [math.pi * r * r for r in radii]
-        self._steps = 0
-        self._visible = self._compute_visible()
-        self._frame = self._draw()
-        return self._frame.copy(), self._info([])
+        speeds = sample_ranges(rng, self._speed_ranges, self.num_balls)
+        angles = rng.uniform(0.0, 2.0 * math.pi, size=self.num_balls)
+        velocities = np.column_stack([speeds * np.cos(angles), speeds * np.sin(angles)])
+        return np.column_stack([xs, ys]), velocities
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Push ball 0 (if controllable), advance ``DT`` seconds and render."""
+        """Push ball 0 (if controllable), advance ``dt`` seconds and render."""
         if not self._x:
             raise RuntimeError("call reset() before step()")
         action = int(action)
@@ -196,7 +242,7 @@ class BounceEnv(gymnasium.Env):
         seen: set[tuple] = set()  # events already reported this step
         n = self._num_substeps()
         for _ in range(n):
-            self._substep(self.DT / n, events, seen)
+            self._substep(self.dt / n, events, seen)
         visible = self._compute_visible()
         for i, (was, now) in enumerate(zip(self._visible, visible, strict=True)):
             if was != now:
@@ -245,12 +291,29 @@ class BounceEnv(gymnasium.Env):
         self._frame = self._draw()
         return self._info([])
 
+    def load_balls(
+        self, positions: Any, velocities: Any, radii: Any, colours: Any
+    ) -> dict[str, Any]:
+        """Replace the balls by ``N`` given ones (``[N, 2]``, ``[N, 2]``, ``[N]``, ``[N, 3]``
+        colours in [0, 1]), e.g. to re-simulate a recorded state; ``N`` must be
+        ``num_balls``. Returns the new ``info`` with no events."""
+        if not self._x:
+            raise RuntimeError("call reset() before load_balls()")
+        radii = np.asarray(radii, dtype=np.float64).reshape(self.num_balls)
+        if np.any(radii <= 0) or np.any(radii >= 0.5):
+            raise ValueError(f"radii must lie in (0, 0.5), got {radii.tolist()}")
+        self._r = radii.tolist()
+        self._m = [math.pi * r * r for r in self._r]
+        self._colours = _parse_colours(np.asarray(colours, np.float64).tolist(), self.num_balls)
+        self._colours_u8 = [tuple(c) for c in np.round(self._colours * 255).astype(int).tolist()]
+        return self.set_state(positions, velocities)
+
     # ------------------------------------------------------------------ physics
 
     def _num_substeps(self) -> int:
         """Enough substeps that no pair closes by more than half the smallest radius."""
-        vmax = max(map(math.hypot, self._vx, self._vy)) + self.gravity * self.DT
-        n = math.ceil(2.0 * vmax * self.DT / (0.5 * min(self._r)))
+        vmax = max(map(math.hypot, self._vx, self._vy)) + self.gravity * self.dt
+        n = math.ceil(2.0 * vmax * self.dt / (0.5 * min(self._r)))
         return min(max(n, self.MIN_SUBSTEPS), self.MAX_SUBSTEPS)
 
     def _clip_speeds(self) -> None:
@@ -388,7 +451,21 @@ class BounceEnv(gymnasium.Env):
             "visible": np.array(self._visible, dtype=bool),
             "events": events,
             "energy": float(self._energy()),
+            "gravity": self.gravity,
         }
+
+
+def _check_layout(layout: str, num_balls: int) -> None:
+    """A known layout, given the number of balls it places."""
+    if layout == "random":
+        return
+    if layout not in LAYOUTS:
+        names = ", ".join(["random", *LAYOUTS])
+        raise ValueError(f"layout must be one of {names}; got {layout!r}")
+    if num_balls != LAYOUTS[layout].balls:
+        raise ValueError(
+            f"layout {layout!r} places {LAYOUTS[layout].balls} ball(s), got num_balls={num_balls}"
+        )
 
 
 def _report(events: list[dict[str, Any]], seen: set, event: dict[str, Any]) -> None:

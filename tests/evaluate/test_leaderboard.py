@@ -1,0 +1,31 @@
+"""The leaderboard: runs and reference rows, in and out of distribution, three formats."""
+
+import json
+
+from worldlab.data import collect
+from worldlab.train import train
+
+
+def test_leaderboard_cli_scores_runs_and_references_in_and_out_of_distribution(tmp_path, cli):
+    one_ball = {"num_balls": 1, "radius_range": [0.1, 0.12]}
+    collect("bounce", tmp_path / "id", 3, max_steps=30, size=32, progress=False,
+            env_kwargs=one_ball)  # fmt: skip
+    collect("bounce", tmp_path / "ood", 2, max_steps=30, size=32, progress=False, seed=50,
+            env_kwargs={**one_ball, "radius_range": [0.16, 0.18]})  # fmt: skip
+    overrides = {"train.batch_size": 2, "train.seq_len": 8, "train.steps": 2}
+    train("rssm", tmp_path / "id", tmp_path / "run", "tiny", overrides, progress=False)
+    result = cli(
+        "bench", "leaderboard", tmp_path / "run", "--data", tmp_path / "id",
+        "--ood", tmp_path / "ood", "--out", tmp_path / "board",
+        "--horizon", "4", "--context", "2", "--starts", "2",
+    )  # fmt: skip
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    assert set(board["table"]) == {"in distribution", "ood"}
+    rows = board["table"]["in distribution"]
+    assert list(rows) == ["rssm (run)", "repeat_last", "mean_frame", "simulator", "real_frames"]
+    assert rows["real_frames"]["position_px"] < 0.5 and rows["simulator"]["violations"] == 0
+    assert rows["repeat_last"]["psnr"] is not None and rows["simulator"]["psnr"] is None
+    assert board["ood_gap"]["rssm (run)"]["ood"] > 0
+    markdown = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "ood: position error (px)" in markdown and "| simulator |" in markdown
+    assert "OOD gap" in result.stdout and (tmp_path / "board" / "leaderboard.html").exists()

@@ -1,0 +1,178 @@
+"""A leaderboard across runs and families: the same metrics for every run on the same
+in-distribution data and on out-of-distribution splits, beside the reference rows.
+
+Rows: each run (its family and directory), then ``repeat_last`` and ``mean_frame`` (the
+trivial baselines), ``simulator`` (GT′: the simulator re-run from slightly perturbed
+states, the level of a perfect model) and ``real_frames`` (the state reader on the real
+video: the measurement floor). Columns, per split: open-loop PSNR (mean over the
+horizon), ball position error (pixels), velocity error (units/s), gravity error
+``|ĝ − g| / g`` and the physics-violation rate. ``ood_gap``: each run's position error on
+a split divided by its in-distribution one.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldlab.data.dataset import EpisodeDataset
+from worldlab.data.episode import atomic_write_bytes
+from worldlab.errors import DatasetError
+from worldlab.evaluate.open_loop import evaluate_open_loop, mean_dataset_frame
+from worldlab.evaluate.physics.section import has_physics, physics_section
+from worldlab.paths import output_dir
+
+METRICS = (  # (key, column label, digits)
+    ("psnr", "PSNR (dB) ↑", 2),
+    ("position_px", "position error (px) ↓", 2),
+    ("velocity", "velocity error (units/s) ↓", 3),
+    ("gravity", "|ĝ − g|/g ↓", 2),
+    ("violations", "violation rate ↓", 2),
+)
+REFERENCES = ("repeat_last", "mean_frame", "simulator", "real_frames")
+
+
+def _physics_row(section: dict[str, Any], row: str) -> dict[str, float | None]:
+    summary = section["rows"][row]["summary"]
+    position = summary["position_error"]["mean"]
+    return {
+        "position_px": None if position is None else position * section["world"]["size"],
+        "velocity": summary["velocity_error"]["mean"],
+        "gravity": summary["gravity_error"]["mean"],
+        "violations": summary["violation_rate"]["mean"],
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return float(np.mean(finite)) if finite else None
+
+
+def score_split(
+    runs: dict[str, Any], data: Path, options: dict[str, Any], progress: bool
+) -> dict[str, dict[str, float | None]]:
+    """Every run's and every reference row's metrics on one dataset."""
+    dataset = EpisodeDataset(data)
+    if not has_physics(dataset):
+        raise DatasetError(
+            f"{data} is not bounce data with its true state: the leaderboard's physics "
+            "columns need `worldlab collect --env bounce` (any --split)"
+        )
+    rows: dict[str, dict[str, float | None]] = {}
+    section = None
+    for name, model in runs.items():
+        try:
+            mean_frame = mean_dataset_frame(EpisodeDataset(model.run_config["data"]["path"]))
+        except DatasetError:
+            mean_frame = None
+        fidelity = evaluate_open_loop(
+            model,
+            dataset,
+            options["horizon"],
+            options["context"],
+            options["episodes"],
+            options["starts"],
+            mean_frame,
+            options["seed"],
+            progress=progress,
+        )
+        section = physics_section(model, dataset, progress=progress, **options)
+        rows[name] = {"psnr": _mean(fidelity["model"]["psnr"]), **_physics_row(section, "model")}
+        baselines = fidelity["baselines"]
+    for name in REFERENCES:
+        physics = _physics_row(section, name) if name in section["rows"] else {}
+        if name in baselines:
+            psnr = _mean(baselines[name]["psnr"])
+        else:
+            psnr = None  # the simulator and the real frames are not predictions of pixels here
+        rows[name] = {"psnr": psnr, **{k: physics.get(k) for k, _, _ in METRICS[1:]}}
+    return rows
+
+
+def build_leaderboard(
+    runs: list[str | Path],
+    data: str | Path,
+    ood: list[str | Path] | None = None,
+    horizon: int = 15,
+    context: int = 5,
+    episodes: int | None = None,
+    starts: int = 4,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score every run on ``data`` (in distribution) and each ``ood`` dataset."""
+    import worldlab
+
+    if not runs:
+        raise DatasetError("give at least one run directory")
+    models = {}
+    for run in runs:
+        model = worldlab.load(run)
+        models[f"{model.run_config['family']} ({Path(run).name})"] = model
+    options = dict(horizon=horizon, context=context, episodes=episodes, starts=starts, seed=seed)
+    splits = {"in distribution": Path(data)} | {Path(d).name: Path(d) for d in ood or []}
+    table = {name: score_split(models, path, options, progress) for name, path in splits.items()}
+    gaps: dict[str, dict[str, float | None]] = {}
+    for run in models:
+        base = table["in distribution"][run]["position_px"]
+        gaps[run] = {
+            split: (rows[run]["position_px"] / base if base and rows[run]["position_px"] else None)
+            for split, rows in table.items()
+            if split != "in distribution"
+        }
+    return {
+        "splits": {name: str(path) for name, path in splits.items()},
+        "options": options,
+        "table": table,
+        "ood_gap": gaps,
+    }
+
+
+def _format(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def leaderboard_markdown(board: dict[str, Any]) -> str:
+    """One markdown table: rows × (split, metric)."""
+    splits = list(board["table"])
+    head = ["row"] + [f"{split}: {label}" for split in splits for _, label, _ in METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in board["table"][splits[0]]:
+        cells = [row] + [
+            _format(board["table"][split][row][key], digits)
+            for split in splits
+            for key, _, digits in METRICS
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if board["ood_gap"] and len(splits) > 1:
+        lines += ["", "OOD gap (position error on the split / in distribution):", ""]
+        for run, gaps in board["ood_gap"].items():
+            text = ", ".join(f"{split} {_format(gap, 1)}×" for split, gap in gaps.items())
+            lines.append(f"- {run}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(board: dict[str, Any], out: str | Path) -> list[Path]:
+    """``out/leaderboard.{json,md,html}``, each written atomically."""
+    out = output_dir(out, "leaderboard")
+    markdown = leaderboard_markdown(board)
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>worldlab leaderboard</title></head><body><h1>worldlab leaderboard</h1>"
+        f"<p>{html.escape(__doc__.split(chr(10) + chr(10))[1])}</p>"
+        f"<pre>{html.escape(markdown)}</pre></body></html>\n"
+    )
+    written = []
+    for name, text in (
+        ("leaderboard.json", json.dumps(board, indent=2) + "\n"),
+        ("leaderboard.md", markdown),
+        ("leaderboard.html", page),
+    ):
+        path = out / name
+        atomic_write_bytes(path, lambda file, text=text: file.write(text.encode("utf-8")))
+        written.append(path)
+    return written
