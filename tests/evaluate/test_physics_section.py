@@ -70,3 +70,22 @@ def test_evaluate_cli_adds_the_physics_section_to_json_console_and_html(
         "--section", "physic", check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "physics" in bad.stderr + bad.stdout
+
+
+def test_perceptual_section_on_request_gives_encoder_scores_and_says_what_to_supply(
+    run_and_data, tmp_path, cli, monkeypatch
+):
+    model, data = run_and_data
+    for name in ("WORLDLAB_I3D", "WORLDLAB_INCEPTION", "WORLDLAB_LPIPS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLDLAB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "p.json"
+    result = cli(
+        "evaluate", data.root.parent / "run", "--data", data.root, "--out", out,
+        "--context", "3", "--starts", "1", "--section", "perceptual",
+    )  # fmt: skip
+    section = json.loads(out.read_text())["perceptual"]
+    assert section["encoder_fd"]["value"] >= 0 and section["encoder_kid"]["value"] is not None
+    assert "WORLDLAB_I3D" in section["fvd"]["skipped"]
+    assert "FD (worldlab encoder)" in result.stdout and "skipped" in result.stdout
+    assert "<h2>Perceptual</h2>" in (tmp_path / "report.html").read_text()

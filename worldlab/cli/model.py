@@ -52,8 +52,8 @@ def evaluate(
     delta_t: int = typer.Option(4, min=1, help="steps ahead at which ΔtPSNR is measured"),
     section: list[str] | None = typer.Option(
         None,
-        help="compute only these sections (controllability, physics); "
-        "default: every one that applies to the data",
+        help="compute only these sections (controllability, physics, perceptual); default: "
+        "every one that applies (physics on bounce data, perceptual when weights are given)",
     ),
     html: bool = typer.Option(True, help="also write report.html beside the JSON"),
 ) -> None:

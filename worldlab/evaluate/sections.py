@@ -40,9 +40,10 @@ class Section:
 def all_sections() -> list[Section]:
     """Every section, in report order."""
     from worldlab.evaluate.controllability import SECTION as controllability
+    from worldlab.evaluate.perceptual_section import SECTION as perceptual
     from worldlab.evaluate.physics.section import SECTION as physics
 
-    return [controllability, physics]
+    return [controllability, physics, perceptual]
 
 
 def cell(value: float | None, ci: float | None = None, digits: int = 2, best: bool = False):
