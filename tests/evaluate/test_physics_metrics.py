@@ -111,3 +111,79 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_data():
     large = bootstrap_ci(rng.normal(1.0, 1.0, 2000))
     assert abs(large[0] - 1.0) < 0.1 and large[1] < small[1]
     assert abs(large[1] - 1.96 / np.sqrt(2000)) < 0.01
+
+
+def occluded_episode():
+    """One ball crossing the occluder without gravity: frames, states ``[T, 1, 8]``."""
+    from worldlab.worlds.bounce import BounceEnv
+
+    env = BounceEnv(num_balls=1, gravity=0.0, radius_range=(0.05, 0.05), occluder=True, size=SIZE)
+    frame, info = env.reset(seed=0)
+    env.set_state(positions=[[0.2, 0.5]], velocities=[[0.6, 0.05]])
+    frames, states = [env.render()], [env.set_state()["state"]]
+    for _ in range(T - 1):
+        frame, _, _, _, info = env.step(0)
+        frames.append(frame)
+        states.append(info["state"])
+    return np.stack(frames), np.stack(states).reshape(T, 1, 8)
+
+
+def occluded_score(frames, states):
+    from worldlab.evaluate.physics.reader import hidden_by_occluder, occluder_columns
+
+    bar = occluder_columns(SIZE, True)
+    hidden = hidden_by_occluder(states[..., :2], states[..., 4], bar, SIZE)
+    truth = Truth(states[None, ..., :2], states[None, ..., 2:4], states[None, ..., 4],
+                  hidden[None], 0.0, DT, SIZE)  # fmt: skip
+    return score_rollouts([read_balls(frames, states[0, :, 5:8], bar)], truth)["summary"]
+
+
+def test_object_permanence_rewards_reappearing_and_catches_vanishing_or_see_through():
+    frames, states = occluded_episode()
+    colour = tuple(np.round(states[0, 0, 5:8] * 255).astype(int))
+    summary = occluded_score(frames, states)
+    assert summary["reappearance"] == {"rate": 1.0, "events": 1}
+    assert summary["violation_rate"]["mean"] == 0
+    gone = frames.copy()
+    from worldlab.evaluate.physics.reader import hidden_by_occluder, occluder_columns
+
+    hidden = hidden_by_occluder(states[..., :2], states[..., 4], occluder_columns(SIZE, True), SIZE)
+    first_hidden = int(np.argmax(hidden[:, 0]))
+    gone[first_hidden:] = np.where(gone[first_hidden:] == colour, 0, gone[first_hidden:])
+    summary = occluded_score(gone, states)  # the ball never comes back out
+    assert summary["reappearance"]["rate"] == 0.0 and summary["violations"]["vanished"] == 1
+    see_through = frames.copy()
+    for t in np.flatnonzero(hidden[:, 0]):  # drawn on top of the bar while behind it
+        x, y, r = states[t, 0, 0], states[t, 0, 1], states[t, 0, 4]
+        fill_circle(see_through[t], x * SIZE, (1 - y) * SIZE, r * SIZE, colour)
+    summary = occluded_score(see_through, states)
+    assert summary["violations"]["drawn_over_occluder"] == 1.0
+
+
+def test_a_ball_wider_than_the_occluder_is_one_ball_not_a_duplicate():
+    frame = np.zeros((SIZE, SIZE, 3), np.uint8)
+    fill_circle(frame, 32, 32, 14, (255, 70, 70))  # 28 px wide, the bar is 16
+    frame[:, 24:40] = 128
+    readings = read_balls(frame[None], np.array([[1.0, 70 / 255, 70 / 255]]), (24, 40))
+    assert readings.extra_blobs.tolist() == [0] and readings.seen[0, 0]
+
+
+def test_gravity_fits_skip_frames_beside_a_bounce():
+    # A ball falling onto the floor and bouncing back: the truth's own parabolae give g.
+    from worldlab.worlds.bounce import BounceEnv
+
+    env = BounceEnv(num_balls=1, radius_range=(0.06, 0.06), size=SIZE)
+    env.reset(seed=0)
+    env.set_state(positions=[[0.5, 0.25]], velocities=[[0.0, -0.5]])
+    frames, states = [env.render()], [env.set_state()["state"]]
+    for _ in range(2 * T - 1):
+        frame, _, _, _, info = env.step(0)
+        frames.append(frame)
+        states.append(info["state"])
+    states = np.stack(states).reshape(2 * T, 1, 8)
+    truth = Truth(states[None, ..., :2], states[None, ..., 2:4], states[None, ..., 4],
+                  np.zeros((1, 2 * T, 1), bool), G, DT, SIZE)  # fmt: skip
+    assert truth.impulses().sum() >= 1  # it does bounce
+    summary = score_rollouts([read_balls(np.stack(frames), states[0, :, 5:8])], truth)["summary"]
+    assert summary["gravity_error"]["rollouts"] == 1 and summary["gravity_error"]["mean"] < 0.25
+    assert summary["violation_rate"]["mean"] == 0

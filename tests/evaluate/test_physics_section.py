@@ -89,3 +89,18 @@ def test_perceptual_section_on_request_gives_encoder_scores_and_says_what_to_sup
     assert "WORLDLAB_I3D" in section["fvd"]["skipped"]
     assert "FD (worldlab encoder)" in result.stdout and "skipped" in result.stdout
     assert "<h2>Perceptual</h2>" in (tmp_path / "report.html").read_text()
+
+
+def test_gt_prime_resimulates_balls_recorded_in_contact():
+    import numpy as np
+
+    from worldlab.evaluate.physics.section import _simulate
+
+    world = {"kwargs": {"num_balls": 2, "gravity": 1.0}, "size": 32}
+    touching = np.array(
+        [[0.3, 0.5, 0.2, 0.0, 0.1, 1, 0, 0], [0.5, 0.5, -0.2, 0.0, 0.1, 0, 1, 0]], np.float32
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # some draws push the balls into each other
+        frames = _simulate(world, touching, np.zeros(3, int), 1.0, 1e-3, rng)
+        assert frames.shape == (4, 32, 32, 3)

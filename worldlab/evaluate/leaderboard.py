@@ -21,7 +21,7 @@ import numpy as np
 
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import atomic_write_bytes
-from worldlab.errors import DatasetError
+from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.open_loop import evaluate_open_loop, mean_dataset_frame
 from worldlab.evaluate.physics.section import has_physics, physics_section
 from worldlab.paths import output_dir
@@ -93,6 +93,15 @@ def score_split(
     return rows
 
 
+def _unique(name: str, taken) -> str:
+    """``name``, or ``name #2``, ``#3``... when two runs or splits share a directory name."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name} #{number}"
+    return candidate
+
+
 def build_leaderboard(
     runs: list[str | Path],
     data: str | Path,
@@ -108,13 +117,15 @@ def build_leaderboard(
     import worldlab
 
     if not runs:
-        raise DatasetError("give at least one run directory")
+        raise WorldlabError("give at least one run directory")
     models = {}
     for run in runs:
         model = worldlab.load(run)
-        models[f"{model.run_config['family']} ({Path(run).name})"] = model
+        models[_unique(f"{model.run_config['family']} ({Path(run).name})", models)] = model
     options = dict(horizon=horizon, context=context, episodes=episodes, starts=starts, seed=seed)
-    splits = {"in distribution": Path(data)} | {Path(d).name: Path(d) for d in ood or []}
+    splits = {"in distribution": Path(data)}
+    for path in ood or []:
+        splits[_unique(Path(path).name, splits)] = Path(path)
     table = {name: score_split(models, path, options, progress) for name, path in splits.items()}
     gaps: dict[str, dict[str, float | None]] = {}
     for run in models:
@@ -168,7 +179,7 @@ def write_leaderboard(board: dict[str, Any], out: str | Path) -> list[Path]:
     )
     written = []
     for name, text in (
-        ("leaderboard.json", json.dumps(board, indent=2) + "\n"),
+        ("leaderboard.json", json.dumps(board, indent=2, allow_nan=False) + "\n"),
         ("leaderboard.md", markdown),
         ("leaderboard.html", page),
     ):

@@ -13,7 +13,8 @@ ahead) and window:
   that the prediction does not draw. ``extra_blobs``: blobs no ball explains, per frame.
 * ``size_error``: ``|r̂ − r| / r``.
 * Gravity consistency: a parabola fitted to every free-flight run of at least
-  ``MIN_FLIGHT`` frames of a ball seen unclipped, ``ĝ = −2 c₂`` of ``y(t)`` and the
+  ``MIN_FLIGHT`` frames of a ball seen unclipped, away from true bounces (±1 frame),
+  long enough to sag two pixels, ``ĝ = −2 c₂`` of ``y(t)`` and the
   spurious horizontal acceleration ``2 c₂`` of ``x(t)``; reported as ``|ĝ − g| / g``
   (``|ĝ|`` when ``g = 0``) and ``|a_x|``.
 * Object permanence: of the balls that come out from behind the occluder inside the
@@ -21,7 +22,8 @@ ahead) and window:
   within two radii of the right place.
 * ``violation_rate``: the share of rollouts with any violation above its threshold
   (``THRESHOLDS``), the thresholds set so that the simulator re-run from slightly
-  perturbed states (GT′) scores about 0.
+  perturbed states (GT′) scores about 0; a ball drawn while the truth has it wholly
+  behind the occluder is a violation too.
 
 Means come with 95% bootstrap intervals over windows.
 """
@@ -45,6 +47,7 @@ THRESHOLDS = {
     "teleport": 2.0,  # a step that moves a ball over twice its true displacement + 1 px
     "size_change": 0.25,  # radius off the true one by over 25%
     "gravity_error": 0.5,  # |ĝ − g| / g over 50% on a free-flight run
+    "drawn_over_occluder": 0,  # any ball drawn while the truth has it behind the bar
 }
 
 
@@ -99,22 +102,24 @@ def _nanmean(values: np.ndarray, axis) -> np.ndarray:
 
 
 def _flight_fits(
-    positions: np.ndarray, usable: np.ndarray, impulses: np.ndarray, dt: float
+    positions: np.ndarray, free: np.ndarray, dt: float, min_sag: float
 ) -> list[tuple[float, float]]:
-    """``(ĝ, a_x)`` of every run of ≥ MIN_FLIGHT usable frames without an impulse, for
-    one ball's ``[T, 2]`` track."""
+    """``(ĝ, a_x)`` of every run of ≥ MIN_FLIGHT consecutive ``free`` frames (read, and
+    not within a frame of a true impulse) of one ball's ``[T, 2]`` track whose expected
+    sag ``g τ² / 8`` over its duration ``τ`` is at least ``min_sag`` (else pixel rounding,
+    not gravity, decides the fit)."""
     fits, run = [], []
     for t in range(len(positions) + 1):
-        free = t < len(positions) and usable[t] and not (impulses[t] and run)
-        if free:
+        if t < len(positions) and free[t]:
             run.append(t)
             continue
-        if len(run) >= MIN_FLIGHT:
+        duration = (len(run) - 1) * dt
+        if len(run) >= MIN_FLIGHT and duration**2 / 8 >= min_sag:
             times = np.array(run) * dt
             cy = np.polyfit(times, positions[run, 1], 2)[0]
             cx = np.polyfit(times, positions[run, 0], 2)[0]
             fits.append((-2.0 * cy, 2.0 * cx))
-        run = [t] if t < len(positions) and usable[t] else []
+        run = []
     return fits
 
 
@@ -154,15 +159,16 @@ def score_rollouts(readings: list[Readings], truth: Truth) -> dict[str, Any]:
 
     gravities = truth.window_gravity()
     gravity_errors, horizontal = np.full(len(pos), np.nan), np.full(len(pos), np.nan)
+    free = usable & visible & ~near_impulse
     for w in range(len(pos)):
+        g = gravities[w]
+        # The sag a fit needs: two pixels at this gravity (with none, any run of frames).
+        min_sag = 2.0 / truth.size / g if g > 0 else 0.0
         fits = [
             fit
             for i in range(pos.shape[2])
-            for fit in _flight_fits(
-                pos[w, :, i], (usable & visible)[w, :, i], impulses[w, :, i], truth.dt
-            )
+            for fit in _flight_fits(pos[w, :, i], free[w, :, i], truth.dt, min_sag)
         ]
-        g = gravities[w]
         if fits:
             g_hat = np.array([f[0] for f in fits])
             error = np.abs(g_hat - g) / g if g > 0 else np.abs(g_hat)
@@ -171,6 +177,7 @@ def score_rollouts(readings: list[Readings], truth: Truth) -> dict[str, Any]:
 
     reappear_hits, reappear_total = _permanence(pos, seen, truth)
     violations = {
+        "drawn_over_occluder": (seen & truth.hidden)[:, 1:].any((1, 2)),
         "vanished": np.nan_to_num(vanished[:, 1:]).max(1) > THRESHOLDS["vanished"],
         "extra_blobs": extra[:, 1:].max(1) > THRESHOLDS["extra_blobs"],
         "teleport": teleport.any((1, 2)),
@@ -221,7 +228,7 @@ def _permanence(pos: np.ndarray, seen: np.ndarray, truth: Truth) -> tuple[int, i
                 if hidden[t - 1] and not hidden[t]:
                     total += 1
                     for u in range(max(t - 2, 1), min(t + 3, steps)):
-                        if not seen[w, u, i] or hidden[u]:
+                        if not seen[w, u, i]:
                             continue
                         near = np.linalg.norm(pos[w, u, i] - truth.positions[w, u, i])
                         if near <= 2 * truth.radii[w, u, i]:

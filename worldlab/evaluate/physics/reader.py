@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worldlab.worlds.bounce import DEFAULT_OCCLUDER, OCCLUDER_COLOUR
+
 BACKGROUND = (0, 0, 0)
-OCCLUDER = (128, 128, 128)
 
 
 @dataclass
@@ -43,7 +44,7 @@ def occluder_columns(size: int, occluder) -> tuple[int, int] | None:
     """The bar's pixel columns ``[c0, c1)`` for ``bounce``'s ``occluder`` argument."""
     if occluder is None or occluder is False:
         return None
-    x0, x1 = (0.375, 0.625) if occluder is True else (float(occluder[0]), float(occluder[1]))
+    x0, x1 = DEFAULT_OCCLUDER if occluder is True else (float(occluder[0]), float(occluder[1]))
     return round(x0 * size), round(x1 * size)
 
 
@@ -84,6 +85,16 @@ def _blob_sizes(mask: np.ndarray) -> np.ndarray:
     return np.sort(counts[counts > 0])[::-1]
 
 
+def _ball_blobs(mask: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """Pixel counts of a ball mask's blobs, largest first; blobs joined through the bar
+    (one ball seen on both sides of it) count as one."""
+    if not bar.any():
+        return _blob_sizes(mask)
+    labels = _components(mask | bar)
+    counts = np.bincount(labels[mask], minlength=labels.max() + 1)[1:]
+    return np.sort(counts[counts > 0])[::-1]
+
+
 def read_balls(
     frames: np.ndarray,
     colours: np.ndarray,
@@ -96,7 +107,10 @@ def read_balls(
     frames = np.asarray(frames)
     steps, size = frames.shape[0], frames.shape[1]
     palette = np.concatenate(
-        [np.array([BACKGROUND, OCCLUDER], np.float32), np.round(colours * 255).astype(np.float32)]
+        [
+            np.array([BACKGROUND, OCCLUDER_COLOUR], np.float32),
+            np.round(colours * 255).astype(np.float32),
+        ]
     )
     count = len(colours)
     distance = np.linalg.norm(frames[..., None, :].astype(np.float32) - palette, axis=-1)
@@ -115,12 +129,15 @@ def read_balls(
     clipped = np.zeros((steps, count), bool)
     extra = np.zeros(steps, int)
     lit = frames.astype(np.int32).sum(-1) > 3 * 40  # not background-dark
+    bar = np.zeros((size, size), bool)
+    if occluder is not None:
+        bar[:, occluder[0] : occluder[1]] = True
     for t in range(steps):
         explained = np.zeros((size, size), bool)
         for i in range(count):
             mask = (nearest[t] == i + 2) & close[t]
             explained |= mask
-            blobs = _blob_sizes(mask) if mask.any() else np.zeros(0, int)
+            blobs = _ball_blobs(mask, bar) if mask.any() else np.zeros(0, int)
             extra[t] += int(np.sum(blobs[1:] >= max(min_pixels, 3)))
             area = int(mask.sum())
             pixels[t, i] = area
@@ -130,8 +147,7 @@ def read_balls(
             radii[t, i] = np.sqrt(area / np.pi) / size
             clipped[t, i] = bool((mask & edge).any())
         explained = _dilate(explained, 2)  # a blurry ball's dim rim belongs to the ball
-        if occluder is not None:
-            explained[:, occluder[0] : occluder[1]] = True
+        explained |= bar
         stray = lit[t] & ~explained  # something drawn that no ball or the bar explains
         extra[t] += int(np.sum(_blob_sizes(stray) >= 3)) if stray.any() else 0
     seen = pixels >= min_pixels

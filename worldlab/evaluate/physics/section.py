@@ -67,6 +67,29 @@ def true_gravity(vy: np.ndarray, dt: float) -> np.ndarray:
     return np.median(-np.diff(vy, axis=1) / dt, axis=(1, 2))
 
 
+def _separate(positions: np.ndarray, radii: np.ndarray, rounds: int = 8) -> np.ndarray:
+    """Positions moved just enough that no two balls overlap and all lie in the box: balls
+    recorded in contact can overlap by rounding, or by the perturbation."""
+    positions = positions.copy()
+    for _ in range(rounds):
+        moved = False
+        for i in range(len(radii)):
+            for j in range(i + 1, len(radii)):
+                offset = positions[j] - positions[i]
+                distance = float(np.hypot(*offset))
+                overlap = radii[i] + radii[j] - distance
+                if overlap >= 0:
+                    direction = offset / distance if distance > 0 else np.array([1.0, 0.0])
+                    shift = direction * (overlap / 2 + 1e-9)
+                    positions[i] -= shift
+                    positions[j] += shift
+                    moved = True
+        positions = np.clip(positions, radii[:, None], 1.0 - radii[:, None])
+        if not moved:
+            break
+    return positions
+
+
 def _simulate(
     world: dict[str, Any],
     state: np.ndarray,
@@ -81,9 +104,8 @@ def _simulate(
     kwargs = {k: v for k, v in world["kwargs"].items() if k not in ("size", "max_steps")}
     env = BounceEnv(size=world["size"], max_steps=len(actions) + 1, **kwargs)
     env.reset(seed=0)
-    positions = state[:, 0:2] + rng.normal(0.0, sigma, state[:, 0:2].shape)
     radii = state[:, 4]
-    positions = np.clip(positions, radii[:, None], 1.0 - radii[:, None])
+    positions = _separate(state[:, 0:2] + rng.normal(0.0, sigma, state[:, 0:2].shape), radii)
     velocities = state[:, 2:4] + rng.normal(0.0, sigma, state[:, 2:4].shape)
     env.load_balls(positions, velocities, radii, state[:, 5:8])
     env.gravity = gravity
@@ -117,6 +139,7 @@ def physics_section(
     pairs = sample_windows(dataset, episodes, window, starts, seed)
     frames: dict[str, list[np.ndarray]] = {name: [] for name in ROWS}
     states: list[np.ndarray] = []
+    gravities: list[float] = []  # per window, from its whole true trajectory
     rng = np.random.default_rng(seed)
     cache: dict[int, dict[str, np.ndarray]] = {}
     batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
@@ -143,6 +166,7 @@ def physics_section(
                     actions = arrays["action"][w, context:]
                     vy = arrays["state"][w : w + 1, :, 3::STATE_WIDTH]  # [1, window, N]
                     gravity = float(true_gravity(vy, dt)[0])
+                    gravities.append(gravity)
                     frames["simulator"].append(
                         _simulate(world, start, actions, gravity, perturbation, rng)
                     )
@@ -151,21 +175,21 @@ def physics_section(
     finally:
         model.train(was_training)
     state = np.stack(states).reshape(len(states), horizon + 1, world["balls"], STATE_WIDTH)
-    truth = Truth(
-        positions=state[..., 0:2],
-        velocities=state[..., 2:4],
-        radii=state[..., 4],
-        hidden=hidden_by_occluder(state[..., 0:2], state[..., 4], world["occluder"], world["size"]),
-        gravity=true_gravity(state[..., 3], world["dt"]),
-        dt=world["dt"],
-        size=world["size"],
-    )
     colours = state[:, 0, :, 5:8]
     readings = {
         name: [read_balls(clip, colours[w], world["occluder"]) for w, clip in enumerate(clips)]
         for name, clips in frames.items()
     }
-    truth.shown = np.stack([reading.seen for reading in readings["real_frames"]])
+    truth = Truth(
+        positions=state[..., 0:2],
+        velocities=state[..., 2:4],
+        radii=state[..., 4],
+        hidden=hidden_by_occluder(state[..., 0:2], state[..., 4], world["occluder"], world["size"]),
+        gravity=np.array(gravities),
+        dt=world["dt"],
+        size=world["size"],
+        shown=np.stack([reading.seen for reading in readings["real_frames"]]),
+    )
     rows = {name: score_rollouts(readings[name], truth) for name in ROWS}
     return {
         "horizon": horizon,
