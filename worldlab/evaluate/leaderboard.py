@@ -22,8 +22,9 @@ import numpy as np
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import atomic_write_bytes
 from worldlab.errors import DatasetError, WorldlabError
-from worldlab.evaluate.open_loop import evaluate_open_loop, mean_dataset_frame
+from worldlab.evaluate.open_loop import evaluate_open_loop
 from worldlab.evaluate.physics.section import has_physics, physics_section
+from worldlab.evaluate.run import training_mean_frame
 from worldlab.paths import output_dir
 
 METRICS = (  # (key, column label, digits)
@@ -65,10 +66,7 @@ def score_split(
     rows: dict[str, dict[str, float | None]] = {}
     section = None
     for name, model in runs.items():
-        try:
-            mean_frame = mean_dataset_frame(EpisodeDataset(model.run_config["data"]["path"]))
-        except DatasetError:
-            mean_frame = None
+        mean_frame = training_mean_frame(model)
         fidelity = evaluate_open_loop(
             model,
             dataset,

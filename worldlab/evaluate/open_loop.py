@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,33 +194,63 @@ def evaluate_open_loop(
     mean_image = torch.from_numpy(_as_image(mean_frame, dataset.obs_shape)).to(device)
 
     scores: dict[str, list[np.ndarray]] = defaultdict(list)  # name → [B, horizon] per batch
-    was_training = model.training
-    model.eval()
+    windows = imagine_windows(
+        model, dataset, pairs, context, horizon, seed, batch_size, progress=progress,
+        label="open-loop eval",
+    )  # fmt: skip
+    for _, batch, frames, rewards in windows:
+        target = batch["obs"][:, context:]
+        predictions = {
+            "model": frames,
+            "repeat_last": batch["obs"][:, context - 1 : context].expand_as(target),
+            "mean_frame": mean_image.expand_as(target),
+        }
+        for name, prediction in predictions.items():
+            scores[f"{name}_psnr"].append(psnr(prediction, target).cpu().numpy())
+            scores[f"{name}_ssim"].append(ssim(prediction, target).cpu().numpy())
+        error = (rewards.float() - batch["reward"][:, context:].float()).abs()
+        scores["reward_error"].append(error.cpu().numpy())
+    return _assemble(scores, horizon, context, len(pairs))
+
+
+def imagine_windows(
+    model: WorldModel,
+    dataset: EpisodeDataset,
+    pairs: list[tuple[int, int]],
+    context: int,
+    horizon: int,
+    seed: int = 0,
+    batch_size: int = 32,
+    extra: tuple[str, ...] = (),
+    progress: bool = False,
+    label: str = "imagine",
+) -> Iterator[tuple[dict[str, np.ndarray], dict[str, torch.Tensor], torch.Tensor, torch.Tensor]]:
+    """The evaluation loop every section shares: per batch of windows ``(episode, start)``
+    of ``context + horizon`` steps, yield their arrays (numpy, with the ``extra`` episode
+    arrays), the same as tensors on the model's device (without ``extra``), and the
+    model's imagined frames and rewards (``rollout``). The model runs in eval mode without
+    gradients, its sampling seeded by ``seed``; its mode and the caller's random state are
+    restored afterwards."""
     cache: dict[int, dict[str, np.ndarray]] = {}
     batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
+    was_training = model.training
+    model.eval()
     try:
-        with torch.no_grad(), rng_scope(device), progress_bar(enabled=progress) as bar:
+        with torch.no_grad(), rng_scope(model.device), progress_bar(enabled=progress) as bar:
             torch.manual_seed(seed)  # the model's own sampling is reproducible too
-            task = bar.add_task("open-loop eval", total=len(batches), unit="batches")
+            task = bar.add_task(label, total=len(batches), unit="batches")
             for batch_pairs in batches:
-                arrays = load_windows(dataset, batch_pairs, window, cache)
-                batch = {key: torch.from_numpy(value).to(device) for key, value in arrays.items()}
-                frames, rewards = rollout(model, batch, context, horizon)
-                target = batch["obs"][:, context:]
-                predictions = {
-                    "model": frames,
-                    "repeat_last": batch["obs"][:, context - 1 : context].expand_as(target),
-                    "mean_frame": mean_image.expand_as(target),
+                arrays = load_windows(dataset, batch_pairs, context + horizon, cache, extra)
+                batch = {
+                    key: torch.from_numpy(value).to(model.device)
+                    for key, value in arrays.items()
+                    if key not in extra
                 }
-                for name, prediction in predictions.items():
-                    scores[f"{name}_psnr"].append(psnr(prediction, target).cpu().numpy())
-                    scores[f"{name}_ssim"].append(ssim(prediction, target).cpu().numpy())
-                error = (rewards.float() - batch["reward"][:, context:].float()).abs()
-                scores["reward_error"].append(error.cpu().numpy())
+                frames, rewards = rollout(model, batch, context, horizon)
+                yield arrays, batch, frames, rewards
                 bar.advance(task)
     finally:
         model.train(was_training)
-    return _assemble(scores, horizon, context, len(pairs))
 
 
 def rollout(

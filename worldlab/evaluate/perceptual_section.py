@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from worldlab.data.dataset import EpisodeDataset
-from worldlab.evaluate.open_loop import load_windows, rng_scope, rollout, sample_windows
+from worldlab.evaluate.open_loop import imagine_windows, sample_windows
 from worldlab.evaluate.perceptual import CLIP_LENGTH, DETECTORS, perceptual_metrics
 from worldlab.evaluate.sections import EvalOptions, Section, cell
 from worldlab.models.base import WorldModel
@@ -42,20 +41,14 @@ def _clips(model: WorldModel, dataset: EpisodeDataset, options: EvalOptions):
     """Real and imagined clips ``[N, CLIP_LENGTH, H, W, 3] uint8`` of the same windows."""
     window = options.context + CLIP_LENGTH
     pairs = sample_windows(dataset, options.episodes, window, options.starts, options.seed)
-    real, fake, cache = [], [], {}
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), rng_scope(model.device):
-            torch.manual_seed(options.seed)
-            for start in range(0, len(pairs), 32):
-                arrays = load_windows(dataset, pairs[start : start + 32], window, cache)
-                batch = {k: torch.from_numpy(v).to(model.device) for k, v in arrays.items()}
-                frames, _ = rollout(model, batch, options.context, CLIP_LENGTH)
-                real.append(arrays["obs"][:, options.context :])
-                fake.append(frames.cpu().numpy())
-    finally:
-        model.train(was_training)
+    real, fake = [], []
+    windows = imagine_windows(
+        model, dataset, pairs, options.context, CLIP_LENGTH, options.seed,
+        progress=options.progress, label="perceptual eval",
+    )  # fmt: skip
+    for arrays, _, frames, _ in windows:
+        real.append(arrays["obs"][:, options.context :])
+        fake.append(frames.cpu().numpy())
     return np.concatenate(real), np.concatenate(fake)
 
 

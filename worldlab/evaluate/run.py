@@ -13,6 +13,18 @@ from worldlab.evaluate.sections import EvalOptions, all_sections
 from worldlab.models import WorldModel
 
 
+def training_mean_frame(model: WorldModel):
+    """The mean frame of the data ``model`` was trained on (its ``run_config``), or None
+    with a warning when that data is gone (the evaluated episodes' mean then stands in)."""
+    try:
+        return mean_dataset_frame(EpisodeDataset(model.run_config["data"]["path"]))
+    except DatasetError:
+        warnings.warn(
+            "training data not found: mean_frame uses the evaluated episodes", stacklevel=3
+        )
+        return None
+
+
 def evaluate_run(
     model: WorldModel,
     dataset: EpisodeDataset,
@@ -35,13 +47,7 @@ def evaluate_run(
     ``model`` comes from ``worldlab.load`` (it carries ``run_config``); when the training
     data is gone, the mean of the evaluated episodes stands in, with a warning.
     """
-    mean_frame = None
-    try:
-        mean_frame = mean_dataset_frame(EpisodeDataset(model.run_config["data"]["path"]))
-    except DatasetError:
-        warnings.warn(
-            "training data not found: mean_frame uses the evaluated episodes", stacklevel=2
-        )
+    mean_frame = training_mean_frame(model)
     report = evaluate_open_loop(
         model, dataset, horizon, context, episodes, starts, mean_frame, seed, progress=progress
     )

@@ -20,16 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.errors import DatasetError
-from worldlab.evaluate.open_loop import load_windows, rng_scope, rollout, sample_windows
+from worldlab.evaluate.open_loop import imagine_windows, sample_windows
 from worldlab.evaluate.physics.metrics import THRESHOLDS, Truth, score_rollouts
 from worldlab.evaluate.physics.reader import hidden_by_occluder, occluder_columns, read_balls
 from worldlab.evaluate.sections import Section
 from worldlab.models.base import WorldModel
-from worldlab.progress import progress_bar
 
 STATE_WIDTH = 8  # bounce's per-ball [x, y, vx, vy, r, R, G, B]
 ROWS = ("model", "repeat_last", "real_frames", "simulator")
@@ -141,39 +139,23 @@ def physics_section(
     states: list[np.ndarray] = []
     gravities: list[float] = []  # per window, from its whole true trajectory
     rng = np.random.default_rng(seed)
-    cache: dict[int, dict[str, np.ndarray]] = {}
-    batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), rng_scope(model.device), progress_bar(enabled=progress) as bar:
-            torch.manual_seed(seed)
-            task = bar.add_task("physics eval", total=len(batches), unit="batches")
-            for batch_pairs in batches:
-                arrays = load_windows(dataset, batch_pairs, window, cache, extra=("state",))
-                batch = {
-                    key: torch.from_numpy(value).to(model.device)
-                    for key, value in arrays.items()
-                    if key != "state"
-                }
-                imagined, _ = rollout(model, batch, context, horizon)
-                real = arrays["obs"][:, context - 1 :]  # the last context frame, then the truth
-                frames["model"] += list(np.concatenate([real[:, :1], imagined.cpu().numpy()], 1))
-                frames["repeat_last"] += list(np.repeat(real[:, :1], horizon + 1, axis=1))
-                frames["real_frames"] += list(real)
-                for w in range(len(real)):
-                    start = arrays["state"][w, context - 1].reshape(-1, STATE_WIDTH)
-                    actions = arrays["action"][w, context:]
-                    vy = arrays["state"][w : w + 1, :, 3::STATE_WIDTH]  # [1, window, N]
-                    gravity = float(true_gravity(vy, dt)[0])
-                    gravities.append(gravity)
-                    frames["simulator"].append(
-                        _simulate(world, start, actions, gravity, perturbation, rng)
-                    )
-                states += list(arrays["state"][:, context - 1 :])
-                bar.advance(task)
-    finally:
-        model.train(was_training)
+    windows = imagine_windows(
+        model, dataset, pairs, context, horizon, seed, batch_size, extra=("state",),
+        progress=progress, label="physics eval",
+    )  # fmt: skip
+    for arrays, _, imagined, _ in windows:
+        real = arrays["obs"][:, context - 1 :]  # the last context frame, then the truth
+        frames["model"] += list(np.concatenate([real[:, :1], imagined.cpu().numpy()], 1))
+        frames["repeat_last"] += list(np.repeat(real[:, :1], horizon + 1, axis=1))
+        frames["real_frames"] += list(real)
+        for w in range(len(real)):
+            start = arrays["state"][w, context - 1].reshape(-1, STATE_WIDTH)
+            actions = arrays["action"][w, context:]
+            vy = arrays["state"][w : w + 1, :, 3::STATE_WIDTH]  # [1, window, N]
+            gravity = float(true_gravity(vy, dt)[0])
+            gravities.append(gravity)
+            frames["simulator"].append(_simulate(world, start, actions, gravity, perturbation, rng))
+        states += list(arrays["state"][:, context - 1 :])
     state = np.stack(states).reshape(len(states), horizon + 1, world["balls"], STATE_WIDTH)
     colours = state[:, 0, :, 5:8]
     readings = {
