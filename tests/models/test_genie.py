@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import shutil
 
@@ -19,7 +18,6 @@ from worldlab.models.genie.lam import warp
 from worldlab.models.genie.model import COMPONENTS
 from worldlab.models.genie.quantizer import VectorQuantizer
 from worldlab.models.genie.transformer import STTransformer, segments_from_is_first
-from worldlab.models.state import index_state, scatter_state
 from worldlab.train import train
 from worldlab.train.checkpoint import checkpoint_dirs
 
@@ -293,18 +291,6 @@ def test_cosine_schedule_unmasks_everything_by_the_last_step():
         assert all(a >= b for a, b in zip(left, left[1:], strict=False))
 
 
-def test_imagination_is_deterministic_under_a_torch_seed():
-    model = tiny_model().eval()
-    obs = frames()
-
-    def rollout(seed):
-        torch.manual_seed(seed)
-        state = model.observe(obs, no_actions(obs))
-        return model.imagine(state, torch.tensor([[1, 2, 3], [4, 5, 6]]))["frames"]
-
-    assert torch.equal(rollout(0), rollout(0))
-
-
 # -- the WorldModel interface -------------------------------------------------------
 def test_interface_shapes_and_dtypes():
     model = tiny_model().eval()
@@ -321,28 +307,6 @@ def test_interface_shapes_and_dtypes():
     assert features.shape == (2, model.feature_dims) and features.dtype == torch.float32
     out = model.imagine(state, torch.randint(0, 8, (2, 6)))  # longer than the 4-frame context
     assert out["frames"].shape == (2, 6, 32, 32, 3)
-
-
-def test_observe_continues_from_a_state_as_if_seen_at_once():
-    model = tiny_model().eval()
-    obs = frames(steps=6)
-    whole = model.observe(obs, no_actions(obs))
-    first = model.observe(obs[:, :2], no_actions(obs[:, :2]))
-    rest = model.observe(obs[:, 2:5], no_actions(obs[:, 2:5]), state=first)
-    rest = model.observe(obs[:, 5:], no_actions(obs[:, 5:]), state=rest)
-    for field in dataclasses.fields(GenieState):
-        assert torch.equal(getattr(whole, field.name), getattr(rest, field.name)), field.name
-
-
-def test_states_work_with_the_generic_batch_helpers():
-    model = tiny_model().eval()
-    obs = frames(batch=3)
-    state = model.observe(obs, no_actions(obs))
-    short = model.observe(obs[:2, :1], no_actions(obs[:2, :1]))  # one frame: empty slots
-    mixed = scatter_state(state, torch.tensor([0, 2]), short)
-    assert torch.equal(index_state(mixed, 1).tokens, state.tokens[1])
-    assert torch.equal(mixed.segment[0], short.segment[0])
-    model.step(mixed, torch.tensor([0, 1, 2]))
 
 
 def test_infer_actions_labels_every_transition():

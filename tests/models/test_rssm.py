@@ -31,33 +31,6 @@ def test_tiny_preset_is_about_a_million_parameters():
     assert 0.5e6 < sum(p.numel() for p in tiny_model(64).parameters()) < 1.5e6
 
 
-def test_interface_shapes_and_dtypes():
-    model = tiny_model()
-    batch = random_batch()
-    state = model.observe(batch["obs"], batch["action"])
-    state, reward, cont = model.step(state, torch.tensor([1, 4]))
-    frames = model.render(state)
-    assert frames.shape == (2, 32, 32, 3) and frames.dtype == torch.uint8
-    assert reward.shape == (2,) and cont.shape == (2,)
-    assert ((cont >= 0) & (cont <= 1)).all()
-    assert model.features(state).shape == (2, model.feature_dims)
-    out = model.imagine(state, torch.randint(0, 5, (2, 3)))
-    assert out["frames"].shape == (2, 3, 32, 32, 3)
-
-
-def test_continuous_and_action_free_models():
-    for spec, action in [
-        (ActionSpec("continuous", dims=2), torch.rand(2, 6, 2) * 2 - 1),
-        (ActionSpec("none"), torch.zeros(2, 6, 0)),
-    ]:
-        model = tiny_model(action=spec)
-        batch = {**random_batch(), "action": action}
-        loss, _ = model.loss(batch)
-        assert torch.isfinite(loss)
-        state = model.observe(batch["obs"], action)
-        model.step(state, action[:, 0])
-
-
 def test_loss_is_finite_and_all_parts_get_gradients():
     model = tiny_model()
     loss, metrics = model.loss(random_batch())
@@ -101,31 +74,6 @@ def test_overshoot_scores_the_heads_on_imagined_states_step_by_step():
     total, metrics = model.loss(batch)
     assert "reward_ahead" in metrics and torch.isfinite(total)
     assert "reward_ahead" not in tiny_model().loss(batch)[1]
-
-
-def test_imagination_is_deterministic_under_a_seed():
-    model = tiny_model()
-    batch = random_batch()
-
-    def rollout():
-        torch.manual_seed(3)
-        state = model.observe(batch["obs"], batch["action"])
-        return model.imagine(state, torch.zeros(2, 4, dtype=torch.long))["frames"]
-
-    assert torch.equal(rollout(), rollout())
-
-
-def test_observe_continues_from_a_state_as_if_seen_at_once():
-    model = tiny_model()
-    batch = random_batch()
-    obs, action = batch["obs"], batch["action"]
-    torch.manual_seed(4)
-    whole = model.observe(obs, action)
-    torch.manual_seed(4)
-    first = model.observe(obs[:, :3], action[:, :3])
-    rest = model.observe(obs[:, 3:], action[:, 3:], state=first)
-    assert torch.allclose(whole.deter, rest.deter, atol=1e-5)
-    assert torch.equal(whole.stoch, rest.stoch)
 
 
 def test_observe_all_matches_the_generic_frame_by_frame_filter():

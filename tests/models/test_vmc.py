@@ -92,31 +92,6 @@ def test_reconstruction_improves_on_a_tiny_dataset(tmp_path):
 
 
 # -- the WorldModel interface ------------------------------------------------------------
-def test_interface_shapes_and_dtypes():
-    model = tiny_model()
-    batch = random_batch(2, 6, 32, 5)
-    state = model.observe(batch["obs"], batch["action"])
-    assert state.z.shape == (2, 8) and state.h.shape == state.c.shape == (2, 32)
-    state, reward, cont = model.step(state, torch.tensor([1, 4]))
-    assert reward.shape == cont.shape == (2,) and ((cont >= 0) & (cont <= 1)).all()
-    frames = model.render(state)
-    assert frames.shape == (2, 32, 32, 3) and frames.dtype == torch.uint8
-    assert model.features(state).shape == (2, model.feature_dims) == (2, 8 + 32)
-    out = model.imagine(state, torch.randint(0, 5, (2, 3)))
-    assert out["frames"].shape == (2, 3, 32, 32, 3) and out["reward"].shape == (2, 3)
-
-
-def test_continuous_and_action_free_models_train_and_step():
-    for spec, action in [
-        (ActionSpec("continuous", dims=2), torch.rand(2, 6, 2) * 2 - 1),
-        (ActionSpec("none"), torch.zeros(2, 6, 0)),
-    ]:
-        model = tiny_model(action=spec)
-        batch = {**random_batch(2, 6, 32, 5), "action": action}
-        assert torch.isfinite(model.loss(batch)[0])
-        model.step(model.observe(batch["obs"], action), action[:, 0])
-
-
 def test_loss_parts_and_stop_gradient_between_v_and_m():
     model = tiny_model(vae_scale=0.0)  # only M's losses: they must not reach V
     loss, metrics = model.loss(random_batch(2, 6, 32, 5))
@@ -135,21 +110,6 @@ def test_memory_gradients_are_clipped_per_value_as_in_the_paper():
     model.loss(random_batch(2, 6, 32, 5))[0].backward()
     assert max(p.grad.abs().max() for p in model.memory_parameters()) <= 1e-4
     assert max(p.grad.abs().max() for p in model.vae.parameters()) > 1e-4
-
-
-def test_observe_continues_from_a_state_as_if_seen_at_once():
-    model = tiny_model()
-    batch = random_batch(2, 6, 32, 5)
-    obs, action = batch["obs"], batch["action"]
-    whole = model.observe(obs, action)
-    first = model.observe(obs[:, :3], action[:, :3])
-    rest = model.observe(obs[:, 3:], action[:, 3:], state=first)
-    for name in ("z", "h", "c"):
-        torch.testing.assert_close(getattr(whole, name), getattr(rest, name))
-    one_by_one = None
-    for t in range(6):
-        one_by_one = model.observe(obs[:, t : t + 1], action[:, t : t + 1], state=one_by_one)
-    torch.testing.assert_close(whole.h, one_by_one.h)
 
 
 def test_is_first_resets_the_memory():

@@ -60,9 +60,12 @@ def play_every_action(run, expect_real: bool) -> dict:
         return hello
 
 
-@pytest.mark.parametrize("family", ["rssm", "vmc"])
+@pytest.mark.parametrize("family", ["rssm", "vmc", "flow"])
 def test_families_with_real_actions_play_beside_the_real_world(platformer, family):
-    hello = play_every_action(trained(platformer, family, "labelled"), expect_real=True)
+    run = trained(platformer, family, "labelled")
+    hello = play_every_action(run, expect_real=True)
+    declared = [option.name for option in worldlab.load(run).sampling_options]
+    assert [control["name"] for control in hello["sampling_controls"]] == declared
     assert hello["action_spec"]["n"] == 6
     assert hello["keymap"]["combos"], "platformer's arrow keys"
     assert hello["real_world_note"] is None
@@ -93,7 +96,9 @@ def test_genie_with_an_action_map_takes_real_actions_beside_the_real_world(platf
 
 
 def test_every_registered_family_is_covered_here():
-    assert set(FAMILY_MODULES) == {"rssm", "vmc", "genie"}, "add the new family to this module"
+    assert set(FAMILY_MODULES) == {"rssm", "vmc", "genie", "flow"}, (
+        "add the new family to this module"
+    )
 
 
 def test_a_state_vector_run_is_refused_with_a_clear_error(tmp_path):

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import io
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,19 +170,12 @@ def random_policy(model: WorldModel, seed: int = 0) -> Policy:
 
 
 # -- fitness in the dream --------------------------------------------------------------
-@contextlib.contextmanager
-def dream_temperature(model: WorldModel, temperature: float | None) -> Iterator[None]:
-    """Temporarily imagine at ``temperature`` (models without one are left alone)."""
-    config = model.config
-    if temperature is None or not hasattr(config, "temperature"):
-        yield
-        return
-    saved = config.temperature
-    config.temperature = temperature
-    try:
-        yield
-    finally:
-        config.temperature = saved
+def dream_temperature(model: WorldModel, temperature: float | None):
+    """Imagine at ``temperature`` inside the block (models without one are left alone)."""
+    names = {option.name for option in model.sampling_options}
+    if temperature is None or "temperature" not in names:
+        return contextlib.nullcontext(model)
+    return model.sampling(temperature=temperature)
 
 
 @torch.no_grad()

@@ -20,7 +20,9 @@ Shapes (``B`` batch, ``T`` time, ``H×W×C`` frames, ``A`` action dims):
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -135,6 +137,46 @@ def _bounds(values: Any, dims: int) -> tuple[float, ...] | None:
     return tuple(float(v) for v in flat)
 
 
+@dataclasses.dataclass(frozen=True)
+class SamplingOption:
+    """A setting of the model's own sampling that callers may change between imagined steps.
+
+    Either ``choices`` (strings), or a number in ``[low, high]`` (``integer`` for counts). The
+    option's value lives in the model's config field of the same ``name``; callers change it
+    only through ``WorldModel.sampling``.
+    """
+
+    name: str
+    label: str
+    choices: tuple[str, ...] = ()
+    low: float = 0.0
+    high: float = 1.0
+    integer: bool = False
+
+    def check(self, value: Any) -> Any:
+        """``value`` as the model takes it, or a ``WorldlabError`` saying what is allowed."""
+        if self.choices:
+            if value not in self.choices:
+                raise WorldlabError(
+                    f"{self.name} must be one of {list(self.choices)}, got {value!r}"
+                )
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise WorldlabError(f"{self.name} must be a number, got {value!r}")
+        if not self.low <= value <= self.high:
+            raise WorldlabError(f"{self.name} must lie in [{self.low}, {self.high}], got {value}")
+        if self.integer and value != int(value):
+            raise WorldlabError(f"{self.name} must be a whole number, got {value}")
+        return int(value) if self.integer else float(value)
+
+    def describe(self, value: Any) -> dict[str, Any]:
+        """What a user interface needs to offer the option (JSON-ready)."""
+        described: dict[str, Any] = {"name": self.name, "label": self.label, "value": value}
+        if self.choices:
+            return {**described, "choices": list(self.choices)}
+        return {**described, "min": self.low, "max": self.high, "integer": self.integer}
+
+
 class WorldModel(nn.Module, abc.ABC):
     """Base class of every family. Subclasses set ``family`` and ``Config`` (a dataclass)."""
 
@@ -145,12 +187,58 @@ class WorldModel(nn.Module, abc.ABC):
     # True when the model's actions are its own latent codes (learned from video), not the
     # world's: callers must not pass them to the real world (see evaluate.action_map).
     latent_actions: ClassVar[bool] = False
+    # What callers (play, planners, evolution) may tune while sampling; see ``sampling``.
+    sampling_options: ClassVar[tuple[SamplingOption, ...]] = ()
 
     def __init__(self, config: Any, obs_shape: tuple[int, int, int], action_spec: ActionSpec):
         super().__init__()
         self.config = config
         self.obs_shape = tuple(obs_shape)
         self.action_spec = action_spec
+        # The resolved run config (family, model, data, train) of the run this model was
+        # loaded from or is training in; empty for a model built by hand.
+        self.run_config: dict[str, Any] = {}
+
+    # -- sampling settings ------------------------------------------------------------
+    def sampling_settings(self) -> dict[str, Any]:
+        """The current value of every declared sampling option."""
+        return {option.name: getattr(self.config, option.name) for option in self.sampling_options}
+
+    @contextlib.contextmanager
+    def sampling(self, **settings: Any) -> Iterator[WorldModel]:
+        """Imagine with other sampling ``settings`` inside the block; restored after it.
+
+        Names must be declared in ``sampling_options``; values are checked against them.
+        The model is shared state: callers that use it from several threads hold a lock.
+        """
+        options = {option.name: option for option in self.sampling_options}
+        checked = {}
+        for name, value in settings.items():
+            if name not in options:
+                offered = ", ".join(options) or "none"
+                raise WorldlabError(
+                    f"{self.family} has no sampling option '{name}'; it offers: {offered}"
+                )
+            checked[name] = options[name].check(value)
+        saved = {name: getattr(self.config, name) for name in checked}
+        try:
+            for name, value in checked.items():
+                setattr(self.config, name, value)
+            yield self
+        finally:
+            for name, value in saved.items():
+                setattr(self.config, name, value)
+
+    def check_obs(self, obs: torch.Tensor) -> None:
+        """A clear error unless ``obs`` is ``[B, T, *obs_shape]`` (the size trained on)."""
+        if obs.dim() != 2 + len(self.obs_shape) or tuple(obs.shape[2:]) != self.obs_shape:
+            raise WorldlabError(
+                f"{self.family} expects observations [B, T, {', '.join(map(str, self.obs_shape))}]"
+                f", got {list(obs.shape)}: use data of the size the model was trained on"
+            )
+
+    def after_step(self) -> None:
+        """Called by the trainer after every optimiser step (e.g. to update EMA weights)."""
 
     # -- training --------------------------------------------------------------------
     @abc.abstractmethod

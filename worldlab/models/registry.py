@@ -11,6 +11,7 @@ FAMILY_MODULES = {
     "rssm": "worldlab.models.rssm",
     "vmc": "worldlab.models.vmc",
     "genie": "worldlab.models.genie",
+    "flow": "worldlab.models.flow",
 }
 _REGISTRY: dict[str, type] = {}
 

@@ -11,7 +11,6 @@ action_spec), so any family plays the same way.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import threading
 from pathlib import Path
@@ -27,17 +26,8 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 IMAGE_FORMATS = ("PNG", "JPEG")
 MAX_RECORDED_FRAMES = 10_000  # ≈ 11 minutes at 15 frames/s; older frames are dropped
 
-# Config fields a family may expose to steer its sampling, with the values a player may pick.
-# The server offers whichever of these the loaded model's config has; no family is named.
-SAMPLING_FIELDS: dict[str, dict[str, Any]] = {
-    "imagine_latents": {"choices": ["sample", "mode"], "label": "latents"},
-    "temperature": {"min": 0.0, "max": 2.0, "label": "temperature"},
-    "sampling_steps": {"min": 1, "max": 64, "integer": True, "label": "sampling steps"},
-    "maskgit_steps": {"min": 1, "max": 64, "integer": True, "label": "MaskGIT steps"},
-}
-
 # One model is shared by every session: inference runs under this lock, with the
-# session's sampling settings written into the model's config for the call only.
+# session's sampling settings applied (``WorldModel.sampling``) for the call only.
 MODEL_LOCK = threading.Lock()
 
 
@@ -46,33 +36,23 @@ class PlayError(WorldlabError):
 
 
 def sampling_controls(model: torch.nn.Module) -> list[dict[str, Any]]:
-    """The ``SAMPLING_FIELDS`` present in ``model.config``, each with its current value."""
-    config = getattr(model, "config", None)
-    if not dataclasses.is_dataclass(config):
-        return []
-    names = {f.name for f in dataclasses.fields(config)}
+    """The sampling options ``model`` declares, each with its current value."""
+    settings = model.sampling_settings() if hasattr(model, "sampling_settings") else {}
     return [
-        {"name": name, **spec, "value": getattr(config, name)}
-        for name, spec in SAMPLING_FIELDS.items()
-        if name in names
+        option.describe(settings[option.name]) for option in getattr(model, "sampling_options", ())
     ]
 
 
-def check_control(name: str, value: Any, controls: list[dict[str, Any]]) -> Any:
-    """Validate a sampling setting against ``controls``; return the value to use."""
-    spec = next((c for c in controls if c["name"] == name), None)
-    if spec is None:
-        offered = ", ".join(c["name"] for c in controls) or "none"
+def check_control(name: str, value: Any, model: torch.nn.Module) -> Any:
+    """Validate a sampling setting against the options ``model`` declares; the value to use."""
+    options = {option.name: option for option in getattr(model, "sampling_options", ())}
+    if name not in options:
+        offered = ", ".join(options) or "none"
         raise PlayError(f"unknown sampling control '{name}'; this model offers: {offered}")
-    if "choices" in spec:
-        if value not in spec["choices"]:
-            raise PlayError(f"{name} must be one of {spec['choices']}, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PlayError(f"{name} must be a number, got {value!r}")
-    if not spec["min"] <= value <= spec["max"]:
-        raise PlayError(f"{name} must lie in [{spec['min']}, {spec['max']}], got {value}")
-    return int(value) if spec.get("integer") else float(value)
+    try:
+        return options[name].check(value)
+    except WorldlabError as error:
+        raise PlayError(str(error)) from None
 
 
 def check_action(action: Any, spec) -> Any:
@@ -278,21 +258,13 @@ class PlaySession:
 
     # -- playing ---------------------------------------------------------------------
     def set_control(self, name: str, value: Any) -> None:
-        self.controls[name] = check_control(name, value, sampling_controls(self.model))
+        self.controls[name] = check_control(name, value, self.model)
 
     @contextlib.contextmanager
     def _model_with_controls(self):
-        """Hold the shared model with this session's sampling settings; restore them after."""
-        config = self.model.config
-        with MODEL_LOCK, torch.no_grad():
-            saved = {name: getattr(config, name) for name in self.controls}
-            try:
-                for name, value in self.controls.items():
-                    setattr(config, name, value)
-                yield self.model
-            finally:
-                for name, value in saved.items():
-                    setattr(config, name, value)
+        """Hold the shared model with this session's sampling settings; restored after."""
+        with MODEL_LOCK, torch.no_grad(), self.model.sampling(**self.controls) as model:
+            yield model
 
     def step(self, action: Any) -> dict[str, Any]:
         """One imagined step under ``action`` (index or list of floats); the real twin too."""

@@ -162,6 +162,7 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.model.grad_clip)
             metrics = {**metrics, "grad_norm": norm}
         self.optimizer.step()
+        self.model.after_step()
         self.step += 1
         return metrics
 

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
-from worldlab.models.base import ActionSpec, WorldModel
+from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
 from worldlab.models.genie.config import (
     DEFAULT_PRESET,
     LAM_DECODER_OUTPUTS,
@@ -100,6 +100,10 @@ class GenieWorldModel(WorldModel):
     )
 
     latent_actions = True
+    sampling_options = (
+        SamplingOption("maskgit_steps", "MaskGIT steps", low=1, high=64, integer=True),
+        SamplingOption("temperature", "temperature", low=0.0, high=2.0),
+    )
 
     def __init__(self, config: GenieConfig, obs_shape: tuple[int, ...], action_spec: ActionSpec):
         """``action_spec`` (the dataset's actions) is not used: Genie learns its own."""

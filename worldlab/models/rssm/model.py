@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
-from worldlab.models.base import ActionSpec, WorldModel
+from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
 from worldlab.models.blocks import (
     TwoHot,
     frames_to_input,
@@ -34,6 +34,7 @@ class RSSMWorldModel(WorldModel):
     Config = RSSMConfig
     presets = PRESETS
     default_preset = DEFAULT_PRESET
+    sampling_options = (SamplingOption("imagine_latents", "latents", choices=("sample", "mode")),)
 
     def __init__(self, config: RSSMConfig, obs_shape: tuple[int, ...], action_spec: ActionSpec):
         """``obs_shape``: ``(H, W, C)`` frames (CNN encoder/decoder) or ``(S,)`` vectors
@@ -200,6 +201,7 @@ class RSSMWorldModel(WorldModel):
 
     def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
         """``[B, T, H, W, C] uint8`` → ``[B·T, C, H, W]`` or ``[B, T, S]`` → ``[B·T, S]``."""
+        self.check_obs(obs)
         return frames_to_input(obs) if self.pixels else obs.reshape(-1, obs.shape[-1]).float()
 
     def render(self, state: RSSMState) -> torch.Tensor:

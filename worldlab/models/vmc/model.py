@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
-from worldlab.models.base import ActionSpec, WorldModel
+from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
 from worldlab.models.blocks import frames_to_input, mlp, output_to_frames, symexp, symlog
 from worldlab.models.registry import register
 from worldlab.models.vmc.config import DEFAULT_PRESET, PRESETS, VMCConfig
@@ -59,6 +59,7 @@ class VMCWorldModel(WorldModel):
     Config = VMCConfig
     presets = PRESETS
     default_preset = DEFAULT_PRESET
+    sampling_options = (SamplingOption("temperature", "temperature", low=0.0, high=2.0),)
 
     def __init__(self, config: VMCConfig, obs_shape: tuple[int, ...], action_spec: ActionSpec):
         super().__init__(config, obs_shape, action_spec)
@@ -105,6 +106,7 @@ class VMCWorldModel(WorldModel):
         """V's loss on every frame plus M's losses on V's detached latents (stop-gradient)."""
         c = self.config
         obs = batch["obs"]
+        self.check_obs(obs)
         batch_size, steps = obs.shape[:2]
         images = frames_to_input(obs)
         mean, logvar = self.vae.encode(images)
@@ -197,6 +199,7 @@ class VMCWorldModel(WorldModel):
         state: VMCState | None = None,
     ) -> VMCState:
         """Encode ``obs [B, T, H, W, C]`` with V's mean and run M over them; deterministic."""
+        self.check_obs(obs)
         batch_size, steps = obs.shape[:2]
         mean, _ = self.vae.encode(frames_to_input(obs))
         latents = mean.reshape(batch_size, steps, -1)

@@ -1,0 +1,58 @@
+"""What the denoiser is told besides pixels: flow time, context noise, step size, action.
+
+Each scalar becomes sinusoidal features (as in DDPM / EDM); the action is a linear
+embedding, replaced by a learned "no action" vector where it is dropped (classifier-free
+guidance). Their sum, through a small MLP, is one vector per sample that every block
+of the backbone reads (AdaGN in the U-Net, adaLN in the DiT).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoidal(values: torch.Tensor, dims: int, scale: float = 1000.0) -> torch.Tensor:
+    """``values [N]`` (in about [0, 1]) → ``[N, dims]`` sines and cosines of many frequencies."""
+    half = dims // 2
+    frequencies = torch.exp(
+        -math.log(10_000.0) * torch.arange(half, device=values.device, dtype=torch.float32) / half
+    )
+    angles = values.float()[:, None] * scale * frequencies[None]
+    return torch.cat([angles.sin(), angles.cos()], -1)
+
+
+class Conditioning(nn.Module):
+    """``(τ, context noise, step level, action, keep_action) → [N, dims]``."""
+
+    def __init__(self, dims: int, action_dims: int, step_levels: int):
+        super().__init__()
+        self.dims = dims
+        self.step_embedding = nn.Embedding(step_levels + 1, dims)
+        self.action = nn.Linear(action_dims, dims) if action_dims else None
+        self.no_action = nn.Parameter(torch.zeros(dims))
+        self.mlp = nn.Sequential(nn.Linear(3 * dims, dims), nn.SiLU(), nn.Linear(dims, dims))
+
+    def forward(
+        self,
+        time: torch.Tensor,
+        context_noise: torch.Tensor,
+        step_level: torch.Tensor,
+        action: torch.Tensor,
+        keep_action: torch.Tensor,
+    ) -> torch.Tensor:
+        """``time, context_noise [N]`` floats, ``step_level [N]`` int (k of d = 2^-k),
+        ``action [N, A]`` encoded, ``keep_action [N]`` bool."""
+        noise = sinusoidal(time, self.dims) + self.step_embedding(step_level)
+        if self.action is not None:
+            action_vector = self.action(action.to(self.no_action.dtype))
+            keep = keep_action[:, None]
+            action_vector = torch.where(
+                keep, action_vector, self.no_action.expand_as(action_vector)
+            )
+        else:
+            action_vector = self.no_action.expand(len(time), -1)
+        context = sinusoidal(context_noise, self.dims)
+        return self.mlp(torch.cat([noise, context, action_vector], -1))

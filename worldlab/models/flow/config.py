@@ -1,0 +1,100 @@
+"""Settings of the ``flow`` family (a frame- and action-conditioned flow-matching denoiser)
+and its size presets.
+
+What the systems it follows do, and what we keep (paper settings → CPU defaults):
+
+- **Objective.** DIAMOND: EDM denoising in pixel space. Cosmos Predict 2.5: velocity flow
+  matching. Dreamer 4: x-prediction with shortcut forcing. Ours: flow matching with
+  x-prediction and shortcut forcing (``shortcut_levels=6``: finest step 1/64).
+- **Timesteps in training.** Cosmos: logit-normal, shifted. Ours: logit-normal (mean 0,
+  std 1) with ``time_shift`` 1.
+- **Context.** DIAMOND: 4 frames (its CS:GO model noises them, ``noise_previous_obs``).
+  GameNGen calls context noise critical against drift; Oasis holds the context at a small
+  ``stabilization_level`` while sampling. Cosmos overwrites clean conditioning frames at
+  every step. Ours: 4 frames, noised by U(0, 0.3) in training with the level as an input,
+  held at 0.1 while sampling.
+- **Sampling.** DIAMOND 3 Euler steps, GameNGen 4 DDIM steps, Dreamer 4 about 4 shortcut
+  steps. Ours: 2 Euler steps by default (any of 1–64; Heun optional).
+- **Backbone.** DIAMOND's Atari U-Net: 64 channels × 4 levels, 4.4M parameters. Cosmos: a
+  DiT with 3-D RoPE. Ours: a slim U-Net (32/64/64/96, one block per level, ≈3M) or a DiT
+  with 3-D RoPE (``backbone="dit"``).
+- **Action.** Ours: an AdaGN embedding (as DIAMOND), dropped for 10% of samples so
+  classifier-free guidance on the action works (``guidance``).
+- **Weights that imagine.** EMA of the denoiser (0.999, warmed up).
+
+Reward and continuation come from a small convolutional head reading the last two frames
+and the action (DIAMOND trains a separate reward/termination model; ours is one head).
+``time_shift`` > 1 moves training and sampling toward noisier timesteps, as SD3 and
+Cosmos do for high resolutions; at 32–64 pixels we keep 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BACKBONES = ("unet", "dit")
+SOLVERS = ("euler", "heun")
+
+
+@dataclass
+class FlowConfig:
+    # what the denoiser sees
+    context_frames: int = 4  # past frames the next one is predicted from (DIAMOND: 4)
+    backbone: str = "unet"  # "unet" (CPU default) or "dit"
+    # U-Net: channels per resolution level (one down-sampling between levels)
+    channels: list[int] = field(default_factory=lambda: [32, 64, 64, 96])
+    blocks: int = 1  # residual blocks per level
+    cond_dims: int = 128  # width of the time / noise / step / action embedding
+    # DiT: patch size, width, depth and heads (head size must split into 3 even parts)
+    patch: int = 4
+    width: int = 192
+    depth: int = 6
+    heads: int = 4
+    # flow matching: x_τ = τ·x + (1 − τ)·ε, τ = 1 is data; the network predicts x
+    time_mean: float = 0.0  # logit-normal timestep schedule: τ = sigmoid(N(mean, std))
+    time_std: float = 1.0
+    time_shift: float = 1.0  # > 1 favours noisier timesteps (SD3 / Cosmos resolution shift)
+    train_context_noise: float = 0.3  # context frames noised by U(0, this) in training
+    # shortcut forcing (Dreamer 4): the step size d is an input; d = 2^-k, k ≤ shortcut_levels
+    shortcut_levels: int = 6  # finest step 1/64; 0 disables (plain flow matching)
+    shortcut_fraction: float = 0.25  # share of samples trained on bootstrapped big steps
+    action_dropout: float = 0.1  # share of samples without action (classifier-free guidance)
+    targets_per_window: int = 4  # frames predicted per training window
+    # reward / continue heads
+    head_dims: int = 256
+    reward_bins: int = 255
+    reward_scale: float = 1.0
+    continue_scale: float = 1.0
+    # optimiser
+    lr: float = 3e-4
+    adam_eps: float = 1e-8
+    weight_decay: float = 1e-2
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # 0 imagines with the trained weights
+    # sampling (callers change these through WorldModel.sampling)
+    sampling_steps: int = 2
+    solver: str = "euler"
+    guidance: float = 1.0  # classifier-free guidance on the action; 1 = conditional only
+    context_noise: float = 0.1  # noise the context is held at while sampling (Oasis)
+
+
+PRESETS: dict[str, dict] = {
+    "tiny": dict(
+        channels=[8, 16],
+        cond_dims=32,
+        head_dims=32,
+        width=32,
+        depth=1,
+        heads=2,
+        patch=4,
+        shortcut_levels=3,
+        targets_per_window=2,
+    ),
+    "demo": dict(channels=[32, 64, 64, 96]),
+    "xs": dict(channels=[32, 64, 64, 96]),
+    "s": dict(channels=[64, 64, 64, 64], blocks=2),  # DIAMOND's Atari denoiser
+    "m": dict(channels=[64, 128, 128, 256], blocks=2, cond_dims=256, head_dims=512),
+    "dit-s": dict(backbone="dit", width=192, depth=6, heads=4, patch=4),
+    "dit-m": dict(backbone="dit", width=384, depth=12, heads=6, patch=4, cond_dims=256),
+}
+DEFAULT_PRESET = "xs"

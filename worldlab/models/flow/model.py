@@ -1,0 +1,341 @@
+"""``flow``: a flow-matching video world model (DIAMOND / Cosmos Predict / Dreamer 4 style).
+
+The next frame is generated from the last ``context_frames`` frames and the action by a
+denoiser trained with flow matching. Read top to bottom: state, networks, the training
+loss (denoising, shortcut forcing, reward and continue heads), imagination (few-step
+sampling with the context held at a small noise level, guidance on the action).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from worldlab.errors import WorldlabError
+from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
+from worldlab.models.flow import flow
+from worldlab.models.flow.conditioning import Conditioning
+from worldlab.models.flow.config import BACKBONES, DEFAULT_PRESET, PRESETS, SOLVERS, FlowConfig
+from worldlab.models.flow.dit import DiTDenoiser
+from worldlab.models.flow.heads import FramePairHeads
+from worldlab.models.flow.unet import UNetDenoiser
+from worldlab.models.registry import register
+
+
+@dataclass
+class FlowState:
+    """The last ``max(context_frames, 2)`` frames, oldest first: ``[B, F, H, W, C] uint8``."""
+
+    frames: torch.Tensor
+
+
+def to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """``[..., H, W, C] uint8`` → ``[..., C, H, W]`` float in [-1, 1]."""
+    return frames.movedim(-1, -3).float() / 127.5 - 1
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """``[..., C, H, W]`` float in [-1, 1] → ``[..., H, W, C] uint8``."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).movedim(-3, -1)
+
+
+def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
+    if config.backbone not in BACKBONES:
+        raise WorldlabError(
+            f"model.backbone must be one of {', '.join(BACKBONES)}, got '{config.backbone}'"
+        )
+    if config.solver not in SOLVERS:
+        raise WorldlabError(
+            f"model.solver must be one of {', '.join(SOLVERS)}, got '{config.solver}'"
+        )
+    if len(obs_shape) != 3:
+        raise WorldlabError(
+            f"flow models frames [H, W, C], got observations of shape {list(obs_shape)}; "
+            "train it on pixels (train.observation=pixels)"
+        )
+    if config.context_frames < 1:
+        raise WorldlabError(f"model.context_frames must be ≥ 1, got {config.context_frames}")
+    if config.backbone == "dit" and (config.width // config.heads) % 2:
+        raise WorldlabError(
+            f"model.width / model.heads = {config.width / config.heads:g} must be an even "
+            "whole number (rotary positions rotate pairs)"
+        )
+
+
+@register
+class FlowWorldModel(WorldModel):
+    """Frame- and action-conditioned denoiser, flow matching, few-step sampling."""
+
+    family = "flow"
+    Config = FlowConfig
+    presets = PRESETS
+    default_preset = DEFAULT_PRESET
+    sampling_options = (
+        SamplingOption("sampling_steps", "sampling steps", low=1, high=64, integer=True),
+        SamplingOption("solver", "solver", choices=SOLVERS),
+        SamplingOption("guidance", "action guidance", low=0.0, high=10.0),
+        SamplingOption("context_noise", "context noise", low=0.0, high=0.9),
+    )
+    resumable_fields: ClassVar[frozenset[str]] = frozenset(
+        f"model.{option.name}" for option in sampling_options
+    )
+
+    def __init__(self, config: FlowConfig, obs_shape: tuple[int, ...], action_spec: ActionSpec):
+        check_config(config, obs_shape)
+        super().__init__(config, obs_shape, action_spec)
+        height, width, channels = obs_shape
+        self.conditioning = Conditioning(
+            config.cond_dims, action_spec.input_dims, config.shortcut_levels
+        )
+        if config.backbone == "unet":
+            self.denoiser = UNetDenoiser(
+                channels,
+                config.context_frames,
+                list(config.channels),
+                config.blocks,
+                config.cond_dims,
+            )
+        else:
+            self.denoiser = DiTDenoiser(
+                channels, config.patch, config.width, config.depth, config.heads, config.cond_dims
+            )
+        multiple = self.denoiser.multiple
+        if height % multiple or width % multiple:
+            raise WorldlabError(
+                f"flow's {config.backbone} needs frame sides that are multiples of {multiple}, "
+                f"got {height}×{width}: collect with --size N (N a multiple of {multiple}) or "
+                "use fewer model.channels levels / a smaller model.patch"
+            )
+        self.heads = FramePairHeads(
+            channels, (height, width), action_spec.input_dims, config.head_dims, config.reward_bins
+        )
+        self.ema: nn.ModuleDict | None = None
+        if config.ema_decay > 0:
+            online = nn.ModuleDict({"conditioning": self.conditioning, "denoiser": self.denoiser})
+            self.ema = copy.deepcopy(online).requires_grad_(False)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        self.to(memory_format=torch.channels_last)
+
+    @property
+    def feature_dims(self) -> int:
+        return self.config.head_dims
+
+    @property
+    def kept_frames(self) -> int:
+        return max(self.config.context_frames, 2)
+
+    def _check_frames(self, obs: torch.Tensor) -> None:
+        if obs.dtype != torch.uint8 or tuple(obs.shape[2:]) != self.obs_shape:
+            raise WorldlabError(
+                f"flow expects frames [B, T, {', '.join(map(str, self.obs_shape))}] uint8, "
+                f"got {obs.dtype} {list(obs.shape)}"
+            )
+
+    def _denoise_fn(self, context, context_noise, action, keep, ema: bool) -> flow.Denoise:
+        """The denoiser as a function of ``(x_τ, τ, step level)`` for fixed conditions."""
+        nets = self.ema if ema and self.ema is not None else None
+        conditioning = nets["conditioning"] if nets is not None else self.conditioning
+        denoiser = nets["denoiser"] if nets is not None else self.denoiser
+
+        def denoise(x, time, level):
+            cond = conditioning(time, context_noise, level, action, keep)
+            return denoiser(x.to(memory_format=torch.channels_last), context, cond)
+
+        return denoise
+
+    # -- training --------------------------------------------------------------------
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Denoise ``targets_per_window`` frames of each window from their context."""
+        c = self.config
+        obs, is_first = batch["obs"], batch["is_first"].bool()
+        self._check_frames(obs)
+        steps = obs.shape[1]
+        if steps < 2:
+            raise WorldlabError(
+                f"flow learns from consecutive frames: windows need ≥ 2 frames, got {steps} "
+                "(set train.seq_len)"
+            )
+        frames = to_unit(obs)  # [B, T, C, H, W]
+        rows, times = self._pick_targets(is_first)
+        context = frames[rows[:, None], self._context_index(is_first, rows, times)]
+        target = frames[rows, times]
+        action = self.action_spec.encode(batch["action"])[rows, times]
+        n, device = len(rows), obs.device
+        # Noise the context (GameNGen, DIAMOND's CS:GO model) and say how much.
+        context_noise = torch.rand(n, device=device) * c.train_context_noise
+        context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
+        keep = torch.rand(n, device=device) >= c.action_dropout
+        # Plain flow matching at the finest step; shortcut samples at bigger steps.
+        shortcut = round(n * c.shortcut_fraction) if c.shortcut_levels > 0 else 0
+        plain = n - shortcut
+        time = flow.sample_times(plain, c.time_mean, c.time_std, c.time_shift, device)
+        x = flow.interpolate(target[:plain], torch.randn_like(target[:plain]), time)
+        level = torch.full((plain,), c.shortcut_levels, dtype=torch.long, device=device)
+        goal = target[:plain]
+        if shortcut:
+            part = slice(plain, n)
+            denoise = self._denoise_fn(
+                context[part], context_noise[part], action[part], keep[part], ema=False
+            )
+            x_s, time_s, level_s, goal_s = flow.shortcut_targets(
+                denoise, target[part], c.shortcut_levels
+            )
+            x, time = torch.cat([x, x_s]), torch.cat([time, time_s])
+            level, goal = torch.cat([level, level_s]), torch.cat([goal, goal_s])
+        denoise = self._denoise_fn(context, context_noise, action, keep, ema=False)
+        prediction = denoise(x, time, level).float()
+        errors = (prediction - goal).pow(2).flatten(1).mean(1)
+        denoise_loss = errors.mean()
+        # Reward and continuation of the step into each target frame, from clean frames.
+        features = self.heads.features(frames[rows, times - 1], target)
+        reward_logits, continue_logit = self.heads.predict(features, action)
+        reward_loss = self.heads.two_hot.loss(reward_logits, batch["reward"][rows, times]).mean()
+        continues = 1.0 - batch["terminated"][rows, times].float()
+        continue_loss = F.binary_cross_entropy_with_logits(continue_logit.float(), continues)
+        total = denoise_loss + c.reward_scale * reward_loss + c.continue_scale * continue_loss
+        metrics = {
+            "loss": total.detach(),
+            "denoise_loss": denoise_loss.detach(),
+            "flow_loss": errors[:plain].mean().detach(),
+            "reward_loss": reward_loss.detach(),
+            "continue_loss": continue_loss.detach(),
+        }
+        if shortcut:
+            metrics["shortcut_loss"] = errors[plain:].mean().detach()
+        return total, metrics
+
+    def _pick_targets(self, is_first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to ``targets_per_window`` random frames per window that have a predecessor in
+        their episode: ``(rows [N], times [N])``."""
+        batch_size, steps = is_first.shape
+        valid = ~is_first
+        valid[:, 0] = False
+        scores = torch.rand(batch_size, steps, device=is_first.device) + valid.float() * 2
+        picks = scores.topk(min(self.config.targets_per_window, steps - 1), dim=1).indices
+        rows = torch.arange(batch_size, device=is_first.device)[:, None].expand_as(picks)
+        chosen = valid.gather(1, picks)
+        if not chosen.any():
+            raise WorldlabError(
+                "no training window has two frames of the same episode: episodes must be ≥ 2 "
+                "frames long"
+            )
+        return rows[chosen], picks[chosen]
+
+    def _context_index(self, is_first, rows, times) -> torch.Tensor:
+        """Indices ``[N, K]`` of the K frames before each target, repeating the episode's
+        first frame where the episode is younger than K."""
+        steps = is_first.shape[1]
+        positions = torch.arange(steps, device=is_first.device)
+        start = torch.cummax(torch.where(is_first, positions, 0), dim=1).values[rows, times]
+        k = self.config.context_frames
+        index = times[:, None] - k + torch.arange(k, device=is_first.device)
+        return torch.maximum(index, start[:, None])
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        trained = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(trained, lr=c.lr, eps=c.adam_eps, weight_decay=c.weight_decay)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """EMA of the denoiser, warmed up so early checkpoints are not stuck at init."""
+        if self.ema is None:
+            return
+        self.ema_updates += 1
+        updates = float(self.ema_updates)
+        decay = min(self.config.ema_decay, (1 + updates) / (10 + updates))
+        online = [*self.conditioning.parameters(), *self.denoiser.parameters()]
+        averaged = [*self.ema["conditioning"].parameters(), *self.ema["denoiser"].parameters()]
+        torch._foreach_lerp_(averaged, online, 1 - decay)
+
+    # -- imagination -----------------------------------------------------------------
+    @torch.no_grad()
+    def observe(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        is_first: torch.Tensor | None = None,
+        state: FlowState | None = None,
+    ) -> FlowState:
+        """Keep the last frames of ``obs [B, T, H, W, C]``; an episode's start is repeated to
+        fill the context (``action`` is not needed: the next step's action conditions)."""
+        self._check_frames(obs)
+        batch_size, steps = obs.shape[:2]
+        if is_first is None:
+            is_first = torch.zeros(batch_size, steps, dtype=torch.bool, device=obs.device)
+        first = is_first.bool().reshape(batch_size, steps).clone()
+        frames = None if state is None else state.frames
+        if frames is None:
+            first[:, 0] = True
+            frames = obs[:, :1].expand(-1, self.kept_frames, -1, -1, -1)
+        for t in range(steps):
+            new = obs[:, t : t + 1]
+            appended = torch.cat([frames[:, 1:], new], 1)
+            restart = new.expand(-1, self.kept_frames, -1, -1, -1)
+            frames = torch.where(first[:, t, None, None, None, None], restart, appended)
+        return FlowState(frames.contiguous())
+
+    @torch.no_grad()
+    def step(
+        self, state: FlowState, action: torch.Tensor
+    ) -> tuple[FlowState, torch.Tensor, torch.Tensor]:
+        """Generate the next frame in ``sampling_steps`` steps (torch's global generator)."""
+        c = self.config
+        batch_size = state.frames.shape[0]
+        encoded = self._encode_step_action(action, batch_size)
+        context = to_unit(state.frames[:, -c.context_frames :])
+        context_noise = torch.full((batch_size,), c.context_noise, device=context.device)
+        context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
+        keep = torch.ones(batch_size, dtype=torch.bool, device=context.device)
+        guided = c.guidance != 1.0 and self.action_spec.input_dims > 0
+        if guided:  # conditional and unconditional in one batch
+            denoise_both = self._denoise_fn(
+                torch.cat([context, context]),
+                torch.cat([context_noise, context_noise]),
+                torch.cat([encoded, encoded]),
+                torch.cat([keep, ~keep]),
+                ema=True,
+            )
+
+            def denoise(x, time, level):
+                both = denoise_both(
+                    torch.cat([x, x]), torch.cat([time, time]), torch.cat([level, level])
+                )
+                conditional, unconditional = both.float().chunk(2)
+                return unconditional + c.guidance * (conditional - unconditional)
+        else:
+            denoise = self._denoise_fn(context, context_noise, encoded, keep, ema=True)
+        noise = torch.randn(batch_size, *context.shape[2:], device=context.device)
+        image = flow.sample(denoise, noise, c.sampling_steps, c.shortcut_levels, c.solver)
+        frame = to_uint8(image)
+        frames = torch.cat([state.frames[:, 1:], frame[:, None]], 1)
+        features = self.heads.features(to_unit(state.frames[:, -1]), to_unit(frame))
+        reward_logits, continue_logit = self.heads.predict(features, encoded)
+        reward = self.heads.two_hot.mean(reward_logits.float())
+        return FlowState(frames), reward, torch.sigmoid(continue_logit.float())
+
+    def _encode_step_action(self, action: torch.Tensor, batch_size: int) -> torch.Tensor:
+        encoded = self.action_spec.encode(action)
+        if encoded.shape != (batch_size, self.action_spec.input_dims):
+            raise WorldlabError(
+                f"flow steps one action per imagined episode: expected {batch_size} actions "
+                f"({self.action_spec.kind}), got {action.dtype} {list(action.shape)}"
+            )
+        return encoded
+
+    def render(self, state: FlowState) -> torch.Tensor:
+        """The newest frame ``[B, H, W, C] uint8``."""
+        return state.frames[:, -1]
+
+    def features(self, state: FlowState) -> torch.Tensor:
+        """The heads' reading of the last two frames: ``[B, head_dims]``."""
+        frames = to_unit(state.frames[:, -2:])
+        return self.heads.features(frames[:, 0], frames[:, 1]).float()
+
+
+__all__ = ["FlowState", "FlowWorldModel"]
