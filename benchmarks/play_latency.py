@@ -1,6 +1,7 @@
 """`worldlab play` speed: frames/s and action → frame latency over the WebSocket.
 
     python benchmarks/play_latency.py RUN [--steps 300] [--threads 2] [--port 8765]
+        [--control sampling_steps=4]  (a sampling control set before playing, repeatable)
 
 Starts `worldlab play RUN` in a subprocess (as a user would), connects one
 WebSocket client (the `websockets` package), starts from dataset episode 0 and
@@ -44,7 +45,7 @@ def wait_for_port(port: int, server: subprocess.Popen, timeout: float = 60) -> N
     sys.exit(f"the server did not listen on port {port} within {timeout} s")
 
 
-async def measure(url: str, steps: int, warmup: int) -> dict:
+async def measure(url: str, steps: int, warmup: int, controls: dict) -> dict:
     async with websockets.connect(url, max_size=2**24) as ws:
         hello = json.loads(await ws.recv())
         spec = hello["action_spec"]
@@ -56,6 +57,10 @@ async def measure(url: str, steps: int, warmup: int) -> dict:
 
         await ws.send(json.dumps({"type": "start", "source": "dataset", "episode": 0}))
         json.loads(await ws.recv())
+        for name, value in controls.items():
+            await ws.send(json.dumps({"type": "control", "name": name, "value": value}))
+            reply = json.loads(await ws.recv())
+            assert reply["type"] != "error", reply
         latencies = []
         began = time.perf_counter()
         for i in range(warmup + steps):
@@ -74,6 +79,7 @@ async def measure(url: str, steps: int, warmup: int) -> dict:
         "obs_shape": hello["obs_shape"],
         "real_world": frame["real"] is not None,
         "steps": steps,
+        "controls": controls,
         "frames_per_s": round(steps / wall, 1),
         "latency_ms_p50": round(statistics.median(latencies), 1),
         "latency_ms_p95": round(cuts[94], 1),
@@ -87,13 +93,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--control", action="append", default=[], help="NAME=VALUE")
     args = parser.parse_args()
+    controls = {}
+    for item in args.control:
+        name, _, value = item.partition("=")
+        controls[name] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
     port = args.port or free_port()
     command = [sys.executable, "-m", "worldlab.cli.main", "play", args.run, "--port", str(port)]
     server = subprocess.Popen([*command, "--threads", str(args.threads)])
     try:
         wait_for_port(port, server)
-        result = asyncio.run(measure(f"ws://127.0.0.1:{port}/ws", args.steps, args.warmup))
+        result = asyncio.run(
+            measure(f"ws://127.0.0.1:{port}/ws", args.steps, args.warmup, controls)
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -11,12 +11,25 @@ from rich.table import Table
 console = Console()
 
 
+SAMPLE_HELP = (
+    "sampling option of the model NAME=VALUE (repeatable), e.g. sampling_steps=4 for flow; "
+    "a wrong name lists the model's options"
+)
+
+
 def _open(run: Path, data: Path):
     import worldlab
     from worldlab.train.setup import check_dataset_fits
 
     model = worldlab.load(run)
     return model, check_dataset_fits(model.run_config, data)
+
+
+def _sampling(model, sample: list[str] | None):
+    """The model with ``--sample`` settings applied inside the block."""
+    from worldlab.config import parse_assignments
+
+    return model.sampling(**parse_assignments(sample, "--sample"))
 
 
 def imagine(
@@ -28,12 +41,14 @@ def imagine(
     horizon: int | None = typer.Option(None, min=1, help="imagined steps (default: rest)"),
     actions: str = typer.Option("dataset", help="dataset, random, or a FILE.npy of actions"),
     seed: int = typer.Option(0),
+    sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
 ) -> None:
     """Video of ground truth | imagined | error, open loop after the context frames."""
     from worldlab.evaluate import write_imagination
 
     model, dataset = _open(run, data)
-    write_imagination(model, dataset.episode(episode), out, context, horizon, actions, seed)
+    with _sampling(model, sample):
+        write_imagination(model, dataset.episode(episode), out, context, horizon, actions, seed)
     console.print(f"[green]{out}[/]: episode {episode}, {context} context frames, then imagined")
 
 
@@ -56,30 +71,34 @@ def evaluate(
         "every one that applies (physics on bounce data, perceptual when weights are given)",
     ),
     html: bool = typer.Option(True, help="also write report.html beside the JSON"),
+    sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
 ) -> None:
     """Open-loop PSNR/SSIM per horizon step against repeat-last and mean-frame baselines,
     controllability (ΔtPSNR), and physics on bounce data with its true state."""
     from worldlab.evaluate import evaluate_run, save_report, write_html_report
 
     model, dataset = _open(run, data)
-    report = evaluate_run(
-        model,
-        dataset,
-        horizon,
-        context,
-        episodes,
-        starts,
-        seed,
-        controllability=controllability,
-        delta_t=delta_t,
-        sections=section or None,
-    )
+    with _sampling(model, sample):
+        report = evaluate_run(
+            model,
+            dataset,
+            horizon,
+            context,
+            episodes,
+            starts,
+            seed,
+            controllability=controllability,
+            delta_t=delta_t,
+            sections=section or None,
+        )
+        report["sampling"] = model.sampling_settings()
     json_path, png_path = save_report(report, out)
     print_summary(report)
     written = f"[green]{json_path}[/] and [green]{png_path}[/]"
     if html:
         config = {"run": str(run), "data": str(data), "horizon": horizon, "context": context}
         config |= {"episodes": episodes, "starts": starts, "seed": seed}
+        config |= {"sampling": report["sampling"]}
         page = write_html_report(json_path.parent, report, [], png_path, config, {})
         written += f" and [green]{page}[/]"
     console.print(written)
