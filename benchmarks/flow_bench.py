@@ -40,6 +40,7 @@ from worldlab.evaluate.open_loop import (
 )
 from worldlab.evaluate.run import training_mean_frame
 from worldlab.evaluate.sharpness import sharpness_ratios
+from worldlab.train.precision import describe_cpu
 
 
 def speed(model, dataset: EpisodeDataset) -> float:
@@ -137,8 +138,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = EpisodeDataset(args.data)
-    print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, threads {args.threads}")
-    rows, report = [], {"cpu": torch.backends.cpu.get_cpu_capability(), "runs": {}}
+    print(f"CPU capability: {describe_cpu()}, threads {args.threads}")
+    rows, report = [], {"cpu": describe_cpu(), "runs": {}}
     baselines_done = False
     for item in args.run:
         name, _, run = item.partition("=")
