@@ -131,6 +131,21 @@ def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path, cli):
         evaluate_agent(tmp_path / "m", episodes=1, planner={"horizn": 1}, progress=False)
 
 
+def test_an_mpc_agent_learns_a_flow_world_model_online(tmp_path, cli):
+    run = tmp_path / "flow_mpc"
+    small = {**TINY, "online.prefill": 20, "online.eval_every": 40, "online.eval_episodes": 1,
+             "online.max_episode_steps": 10, "online.train_ratio": 8.0, "train.seq_len": 6,
+             "planner.samples": 4, "planner.elites": 2, "planner.iterations": 1,
+             "planner.horizon": 2}  # fmt: skip
+    sets = [arg for key, value in small.items() for arg in ("--set", f"{key}={value}")]
+    out = cli("agent", "train", "mpc", "--env", "reach", "--steps", 40, "--out", run,
+              "--family", "flow", *sets)  # fmt: skip
+    assert "success rate" in out.stdout
+    assert worldlab.load(run).family == "flow"
+    out = cli("agent", "eval", run, "--episodes", 1, "--max-steps", 3)
+    assert "success rate" in out.stdout
+
+
 def test_vmc_agent_from_the_cli(tmp_path, cli):
     run = tmp_path / "vmc"
     settings = {

@@ -465,8 +465,10 @@ def train_online(
     env_kwargs: dict[str, Any] | None = None,
     resume: bool = False,
     progress: bool = True,
+    family: str = "rssm",
 ) -> dict[str, Any]:
-    """Python API of ``worldlab agent train dreamer|mpc``: train (or resume) an online agent."""
+    """Python API of ``worldlab agent train dreamer|mpc``: train (or resume) an online agent
+    with a world model of ``family`` (a resumed run keeps its own)."""
     out = Path(out)
     if checkpoint_dirs(out):
         if not resume:
@@ -481,7 +483,7 @@ def train_online(
         resume_settings(config, env, preset, overrides or {}, env_kwargs)
         config["agent"]["online"]["steps"] = steps
     else:
-        config = agent_config(agent, env, steps, preset, overrides, env_kwargs)
+        config = agent_config(agent, env, steps, preset, overrides, env_kwargs, family)
     return OnlineRun(out, config, progress).run()
 
 

@@ -64,6 +64,9 @@ def agent_train(
         None, "--env-arg", help="environment keyword KEY=VALUE (repeatable)"
     ),
     resume: bool = typer.Option(False, help="continue the run in --out"),
+    family: str = typer.Option(
+        "rssm", help="world-model family for dreamer/mpc (rssm, flow, ...); vmc is its own"
+    ),
 ) -> None:
     """Train an agent in the real world with a world model (Ctrl-C checkpoints and exits)."""
     from worldlab.config import parse_assignments
@@ -88,7 +91,9 @@ def agent_train(
 
         overrides.setdefault("online.seed", seed)
         overrides.setdefault("train.seed", seed)  # model initialisation, replay sampling
-        summary = train_online(kind, env, steps, out, preset, overrides, env_kwargs, resume)
+        summary = train_online(
+            kind, env, steps, out, preset, overrides, env_kwargs, resume, family=family
+        )
         final = summary["final"]
     else:
         from worldlab.errors import WorldlabError
