@@ -43,7 +43,12 @@ from worldlab.errors import WorldlabError
 from worldlab.models.state import index_state
 from worldlab.paths import output_dir
 from worldlab.progress import progress_bar
-from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
+from worldlab.train.checkpoint import (
+    checkpoint_dirs,
+    load_with_state,
+    resume_checkpoint,
+    save_checkpoint,
+)
 from worldlab.train.config import (
     TrainConfig,
     apply_overrides,
@@ -429,7 +434,7 @@ class OnlineRun:
         return save_checkpoint(self.out, self.env_step, self.model, state, keep=2)
 
     def restore(self) -> None:
-        _, weights, state = latest_checkpoint(self.out)
+        _, weights, state, _ = resume_checkpoint(self.out)  # newest that verifies
         self.model.load_state_dict(weights)
         self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.trainer.step, self.elapsed = state["step"], state.get("elapsed", 0.0)
@@ -514,14 +519,12 @@ def resume_settings(
 def load_online_agent(run: str | Path, planner: dict[str, Any] | None = None):
     """``(model, greedy policy, on_episode_start)`` of a Dreamer or MPC run, for ``worldlab
     agent eval``; ``planner`` replaces some of an MPC run's planner settings."""
-    import worldlab
-
     config = load_config(run)
-    model = worldlab.load(run)
     agent = config["agent"]
+    # One verified checkpoint for both: the behaviour must match the world model it acts in.
+    model, state = load_with_state(run, with_trainer=agent["kind"] == "dreamer")
     if agent["kind"] == "dreamer":
         behavior = ActorCritic(model, BehaviorConfig(**agent["behavior"])).to(model.device)
-        _, _, state = latest_checkpoint(Path(run))
         behavior.load_full_state(state["behavior"])
         behavior.eval()
 

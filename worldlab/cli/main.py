@@ -15,6 +15,7 @@ from worldlab.cli.bench import bench_app
 from worldlab.cli.data import data_app
 from worldlab.cli.model import evaluate, imagine, map_actions
 from worldlab.cli.play import play
+from worldlab.cli.runs import runs_app
 from worldlab.cli.train import train
 from worldlab.errors import WorldlabError, explain_os_error
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
 app.add_typer(agent_app, name="agent")
+app.add_typer(runs_app, name="runs")
 app.command()(train)
 app.command()(imagine)
 app.command()(evaluate)

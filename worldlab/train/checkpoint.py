@@ -1,15 +1,17 @@
-"""Checkpoints: written atomically as directories, loaded by ``worldlab.load`` for any family.
+"""Checkpoints: written atomically as directories, verified and loaded for any family.
 
 ``RUN/checkpoints/step_00001000/`` holds ``model.safetensors`` (weights),
-``trainer.pt`` (optimizer state and progress) and ``meta.json``. A checkpoint is
-written into a hidden temporary directory and renamed into place, so a run
-killed at any moment leaves only complete checkpoints behind.
+``trainer.pt`` (optimizer state and progress) and ``meta.json``, which records the
+size and SHA-256 of every other file (see ``worldlab.train.integrity``). A checkpoint
+is written into a hidden temporary directory and renamed into place, so a run killed
+at any moment leaves only complete checkpoints behind; every load verifies the files
+first and falls back, with a warning, to the newest checkpoint that verifies.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import shutil
 import warnings
 from pathlib import Path
@@ -20,8 +22,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from worldlab.errors import WorldlabError
+from worldlab.train.integrity import DAMAGED, UNVERIFIED, Verdict, verify, write_meta
 
 CHECKPOINTS = "checkpoints"
+SET_ASIDE = "damaged_"  # prefix of newer damaged checkpoints that --resume moved aside
+_noted_unverified: set[Path] = set()
 
 
 def checkpoint_dirs(run: Path) -> list[Path]:
@@ -46,7 +51,7 @@ def save_checkpoint(
     }
     save_file(weights, tmp / "model.safetensors")
     torch.save(trainer_state, tmp / "trainer.pt")
-    (tmp / "meta.json").write_text(json.dumps({"step": step}) + "\n")
+    write_meta(tmp, step)  # records every file above: write any new one before this line
     for file in tmp.iterdir():
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
@@ -59,20 +64,43 @@ def save_checkpoint(
 
 
 def read_checkpoint(path: Path, with_trainer: bool = True) -> tuple[dict, dict | None]:
-    """``(weights, trainer_state)`` of one checkpoint directory; clear error when damaged."""
-    for name in ("model.safetensors", "trainer.pt") if with_trainer else ("model.safetensors",):
-        if not (path / name).exists():
-            raise WorldlabError(f"checkpoint {path} is incomplete: {name} is missing")
+    """``(weights, trainer_state)`` of one checkpoint directory, verified first; a clear
+    error naming the failing file when it is damaged."""
+    verdict = verify(path)
+    if verdict.state == DAMAGED:
+        raise WorldlabError(verdict.message())
+    if verdict.state == UNVERIFIED and path.resolve() not in _noted_unverified:
+        _noted_unverified.add(path.resolve())
+        warnings.warn(
+            f"checkpoint {path} was written before worldlab recorded checksums, so it "
+            "cannot be verified; it is loaded as it is (new checkpoints are verified)",
+            stacklevel=3,
+        )
+    try:
+        return _read_files(path, with_trainer)
+    except WorldlabError as error:
+        raise WorldlabError(Verdict(path, DAMAGED, [str(error)]).message()) from None
+
+
+def _read_files(path: Path, with_trainer: bool) -> tuple[dict, dict | None]:
+    names = ("model.safetensors", "trainer.pt") if with_trainer else ("model.safetensors",)
+    for name in names:
+        if not (path / name).is_file():
+            raise WorldlabError(f"{name} is missing")
+    readable = (SafetensorError, RuntimeError, EOFError, OSError, ValueError)
     try:
         weights = load_file(path / "model.safetensors")
+    except readable as error:
+        raise WorldlabError(f"model.safetensors cannot be read ({error})") from None
+    try:
         trainer = torch.load(path / "trainer.pt", weights_only=False) if with_trainer else None
-    except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise WorldlabError(f"checkpoint {path} is damaged and cannot be read ({error})") from None
+    except (*readable, pickle.UnpicklingError) as error:
+        raise WorldlabError(f"trainer.pt cannot be read ({error})") from None
     return weights, trainer
 
 
 def latest_checkpoint(run: Path, with_trainer: bool = True) -> tuple[Path, dict, dict | None]:
-    """The newest readable checkpoint; falls back to older ones with a warning."""
+    """The newest checkpoint that verifies; falls back to older ones with a warning."""
     candidates = checkpoint_dirs(run)
     if not candidates:
         raise WorldlabError(
@@ -90,11 +118,65 @@ def latest_checkpoint(run: Path, with_trainer: bool = True) -> tuple[Path, dict,
             warnings.warn(f"{problem}; using the older {path.name}", stacklevel=2)
         return path, weights, trainer
     listing = "\n  ".join(problems)
-    raise WorldlabError(f"no readable checkpoint in run '{run}':\n  {listing}")
+    raise WorldlabError(
+        f"no checkpoint of run '{run}' verifies:\n  {listing}\nnothing was loaded; restore "
+        f"the run from a backup, or train it again into a new --out (`worldlab runs check "
+        f"{run}` lists every checkpoint)"
+    )
 
 
-def load(run: str | Path, device: str | torch.device = "cpu"):
-    """A ready (eval-mode) world model from a run directory, whatever its family."""
+def resume_checkpoint(run: Path, set_aside: bool = True) -> tuple[Path, dict, dict, list[Path]]:
+    """``latest_checkpoint`` for ``--resume``: ``(path, weights, trainer_state, moved)``.
+
+    Newer checkpoints that failed are renamed ``damaged_step_…`` (kept for inspection,
+    never loaded), so the resumed run neither keeps them as its newest nor prunes its
+    good checkpoints in their favour; ``set_aside=False`` (DDP ranks but one) only reads.
+    """
+    path, weights, trainer = latest_checkpoint(run, with_trainer=True)
+    newer = [p for p in checkpoint_dirs(run) if p.name > path.name]
+    moved = []
+    for damaged in newer if set_aside else []:
+        target = damaged.with_name(SET_ASIDE + damaged.name)
+        suffix = 1
+        while target.exists():
+            target, suffix = damaged.with_name(f"{SET_ASIDE}{damaged.name}_{suffix}"), suffix + 1
+        os.replace(damaged, target)
+        moved.append(target)
+    if newer:
+        warnings.warn(
+            f"--resume continues from {path} (step {trainer['step']}), the newest checkpoint "
+            f"that verifies, not from the damaged {', '.join(p.name for p in newer)}"
+            + (f" (set aside as {', '.join(p.name for p in moved)})" if moved else ""),
+            stacklevel=2,
+        )
+    return path, weights, trainer, moved
+
+
+def check_run(run: Path) -> list[Verdict]:
+    """Every checkpoint of ``run``, oldest first, verified; an unverified one is also read,
+    so that one which cannot be loaded shows as damaged (``worldlab runs check``)."""
+    verdicts = []
+    for path in checkpoint_dirs(run):
+        verdict = verify(path)
+        if verdict.state == UNVERIFIED:
+            try:
+                _read_files(path, with_trainer=True)
+            except WorldlabError as error:
+                verdict.state = DAMAGED
+                verdict.problems.append(str(error))
+        verdicts.append(verdict)
+    return verdicts
+
+
+def set_aside_checkpoints(run: Path) -> list[Path]:
+    """Damaged checkpoints that ``--resume`` moved aside, oldest first."""
+    root = Path(run) / CHECKPOINTS
+    return sorted(root.glob(SET_ASIDE + "*")) if root.is_dir() else []
+
+
+def load_with_state(run: str | Path, device: str | torch.device = "cpu", with_trainer=False):
+    """``(model, trainer_state or None)`` from the newest checkpoint that verifies; both
+    from the same checkpoint (an agent's behaviour lives in the trainer state)."""
     from worldlab.models import ActionSpec, get_family
     from worldlab.train.config import load_config
 
@@ -104,7 +186,7 @@ def load(run: str | Path, device: str | torch.device = "cpu"):
     model_config = family.Config(**config["model"])
     data = config["data"]
     model = family(model_config, tuple(data["obs_shape"]), ActionSpec.from_manifest(data["action"]))
-    _, weights, _ = latest_checkpoint(run, with_trainer=False)
+    _, weights, trainer = latest_checkpoint(run, with_trainer=with_trainer)
     try:
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except RuntimeError as error:  # tensors of other shapes
@@ -120,4 +202,9 @@ def load(run: str | Path, device: str | torch.device = "cpu"):
             f"{missing[:5]}, unexpected {unexpected[:5]}"
         )
     model.run_config = config
-    return model.to(device).eval()
+    return model.to(device).eval(), trainer
+
+
+def load(run: str | Path, device: str | torch.device = "cpu"):
+    """A ready (eval-mode) world model from a run directory, whatever its family."""
+    return load_with_state(run, device)[0]

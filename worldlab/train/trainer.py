@@ -23,7 +23,7 @@ from worldlab.models import ActionSpec, WorldModel, get_family
 from worldlab.paths import output_dir
 from worldlab.progress import progress_bar
 from worldlab.train import distributed
-from worldlab.train.checkpoint import checkpoint_dirs, latest_checkpoint, save_checkpoint
+from worldlab.train.checkpoint import checkpoint_dirs, resume_checkpoint, save_checkpoint
 from worldlab.train.config import TrainConfig, save_config
 from worldlab.train.precision import autocast, describe_cpu, resolve_precision
 
@@ -91,11 +91,17 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------
     def restore(self) -> int:
-        """Load the newest checkpoint (weights, optimizer, progress); return its step."""
-        path, weights, trainer = latest_checkpoint(self.run)
+        """Load the newest checkpoint that verifies (weights, optimizer, progress); return
+        its step. Newer damaged checkpoints are set aside, with a warning and a log line."""
+        path, weights, trainer, moved = resume_checkpoint(self.run, self.ranks.is_main)
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(trainer["optimizer"])
         self.step, self.elapsed = trainer["step"], trainer.get("elapsed", 0.0)
+        if moved:
+            self._note(
+                f"step {self.step}: resumed from {path.name}; damaged newer checkpoints "
+                f"set aside as {', '.join(p.name for p in moved)}"
+            )
         return self.step
 
     def checkpoint(self) -> Path | None:
