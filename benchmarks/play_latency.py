@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--control", action="append", default=[], help="NAME=VALUE")
+    parser.add_argument("--precision", default="fp32", help="the server's inference precision")
     args = parser.parse_args()
     controls = {}
     for item in args.control:
@@ -101,7 +102,9 @@ def main() -> None:
         controls[name] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
     port = args.port or free_port()
     command = [sys.executable, "-m", "worldlab.cli.main", "play", args.run, "--port", str(port)]
-    server = subprocess.Popen([*command, "--threads", str(args.threads)])
+    server = subprocess.Popen(
+        [*command, "--threads", str(args.threads), "--precision", args.precision]
+    )
     try:
         wait_for_port(port, server)
         result = asyncio.run(
@@ -110,7 +113,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(json.dumps(result, indent=2))
+    print(json.dumps({**result, "precision": args.precision}, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from worldlab.data import EpisodeDataset
@@ -112,3 +113,11 @@ def test_sampling_controls_come_from_the_config_and_stay_per_session(play_model,
     two.step(1)
     assert seen == ["mode", "sample"]
     assert play_model.config.imagine_latents == "sample"
+
+
+def test_a_session_can_run_the_model_in_bf16(play_model):
+    session = PlaySession(play_model, autocast_dtype=torch.bfloat16)
+    session.start_from_dataset(0, 3)
+    snapshot = session.step(1)
+    assert snapshot["frame"].dtype == np.uint8 and snapshot["frame"].shape == (32, 32, 3)
+    assert isinstance(snapshot["reward"], float)

@@ -232,9 +232,17 @@ class Player:
             return await asyncio.to_thread(function, *args)
 
 
-def create_app(model, run_dir: str | Path | None = None, context_frames: int = 5, fps: float = 15):
+def create_app(
+    model,
+    run_dir: str | Path | None = None,
+    context_frames: int = 5,
+    fps: float = 15,
+    autocast_dtype=None,
+):
     """The FastAPI app that serves ``model`` (a loaded ``WorldModel``) to browsers."""
-    PlaySession(model, context_frames).close()  # fail now, not per tab, on a vector model
+    PlaySession(
+        model, context_frames, autocast_dtype
+    ).close()  # fail now, not per tab, on a vector model
     app = FastAPI(title="worldlab play", docs_url=None, redoc_url=None)
     players: dict[str, Player] = {}
     app.state.players = players
@@ -294,7 +302,7 @@ def create_app(model, run_dir: str | Path | None = None, context_frames: int = 5
             async with send_lock:
                 await websocket.send_text(json.dumps(message))
 
-        player = Player(PlaySession(model, context_frames), send, fps)
+        player = Player(PlaySession(model, context_frames, autocast_dtype), send, fps)
         players[player.id] = player
         ticker = asyncio.create_task(player.tick())
         try:
@@ -328,11 +336,24 @@ def load_playable(run: str | Path):
     return with_real_actions(worldlab.load(run), run, required=False)
 
 
-def serve(run: str | Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 2):
-    """Load ``run`` and serve it until interrupted."""
+def serve(
+    run: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: int = 2,
+    precision: str = "fp32",
+):
+    """Load ``run`` and serve it until interrupted; inference in ``precision`` (``auto``:
+    bf16 where the hardware runs it natively, as training does)."""
     import torch
     import uvicorn
 
+    from worldlab.train.precision import resolve_precision
+
     torch.set_num_threads(threads)
     model = load_playable(run)
-    uvicorn.run(create_app(model, run), host=host, port=port, log_level="warning")
+    resolved = resolve_precision(precision, model.device)
+    print(f"inference in {resolved.name} ({resolved.reason})", flush=True)
+    dtype = torch.bfloat16 if resolved.name == "bf16" else None
+    app = create_app(model, run, autocast_dtype=dtype)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -114,13 +114,20 @@ class PlaySession:
     its dataset and world. ``context_frames``: real frames the model observes first.
     """
 
-    def __init__(self, model: torch.nn.Module, context_frames: int = 5):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        context_frames: int = 5,
+        autocast_dtype: torch.dtype | None = None,
+    ):
+        """``autocast_dtype``: run the model under autocast to this dtype (bf16), or not."""
         shape = tuple(model.obs_shape)
         if len(shape) != 3:
             raise WorldlabError(
                 f"play needs a model of pixel frames; this one models vectors of shape {shape}"
             )
         self.model = model
+        self.autocast_dtype = autocast_dtype
         self.obs_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
         self.action_spec = model.action_spec
         self.context_frames = context_frames
@@ -263,7 +270,11 @@ class PlaySession:
     @contextlib.contextmanager
     def _model_with_controls(self):
         """Hold the shared model with this session's sampling settings; restored after."""
-        with MODEL_LOCK, torch.no_grad(), self.model.sampling(**self.controls) as model:
+        precision = contextlib.nullcontext()
+        if self.autocast_dtype is not None:
+            device = next(self.model.parameters()).device.type
+            precision = torch.autocast(device, dtype=self.autocast_dtype)
+        with MODEL_LOCK, torch.no_grad(), precision, self.model.sampling(**self.controls) as model:
             yield model
 
     def step(self, action: Any) -> dict[str, Any]:
