@@ -93,6 +93,8 @@ def test_genie_with_an_action_map_takes_real_actions_beside_the_real_world(platf
     assert hello["action_spec"]["n"] == 6  # the platformer's own buttons
     assert hello["keymap"]["combos"]
     assert hello["real_world_note"] is None
+    # The real-action view offers the latent model's own sampling settings.
+    assert [c["name"] for c in hello["sampling_controls"]] == ["maskgit_steps", "temperature"]
 
 
 def test_every_registered_family_is_covered_here():

@@ -300,8 +300,12 @@ class RealActionModel(WorldModel):
         self.model = model
         self.action_map = action_map
         self.family = getattr(model, "family", type(model).__name__)
-        if hasattr(model, "run_config"):
-            self.run_config = model.run_config
+        self.run_config = model.run_config
+
+    @property
+    def sampling_options(self):
+        """The wrapped model's (their values live in the config the two share)."""
+        return self.model.sampling_options
 
     def __getattr__(self, name: str):
         try:

@@ -229,12 +229,19 @@ class WorldModel(nn.Module, abc.ABC):
             for name, value in saved.items():
                 setattr(self.config, name, value)
 
-    def check_obs(self, obs: torch.Tensor) -> None:
-        """A clear error unless ``obs`` is ``[B, T, *obs_shape]`` (the size trained on)."""
+    def check_obs(self, obs: torch.Tensor, dtype: torch.dtype | None = None) -> None:
+        """A clear error unless ``obs`` is ``[B, T, *obs_shape]`` (the size trained on), of
+        ``dtype`` when one is given."""
+        shape = ", ".join(map(str, self.obs_shape))
+        if dtype is not None and obs.dtype != dtype:
+            raise WorldlabError(
+                f"{self.family} expects observations [B, T, {shape}] {str(dtype)[6:]}, got "
+                f"{str(obs.dtype)[6:]} {list(obs.shape)}"
+            )
         if obs.dim() != 2 + len(self.obs_shape) or tuple(obs.shape[2:]) != self.obs_shape:
             raise WorldlabError(
-                f"{self.family} expects observations [B, T, {', '.join(map(str, self.obs_shape))}]"
-                f", got {list(obs.shape)}: use data of the size the model was trained on"
+                f"{self.family} expects observations [B, T, {shape}], got {list(obs.shape)}: "
+                "use data of the size the model was trained on"
             )
 
     def after_step(self) -> None:

@@ -129,13 +129,6 @@ class FlowWorldModel(WorldModel):
     def kept_frames(self) -> int:
         return max(self.config.context_frames, 2)
 
-    def _check_frames(self, obs: torch.Tensor) -> None:
-        if obs.dtype != torch.uint8 or tuple(obs.shape[2:]) != self.obs_shape:
-            raise WorldlabError(
-                f"flow expects frames [B, T, {', '.join(map(str, self.obs_shape))}] uint8, "
-                f"got {obs.dtype} {list(obs.shape)}"
-            )
-
     def _denoise_fn(self, context, context_noise, action, keep, ema: bool) -> flow.Denoise:
         """The denoiser as a function of ``(x_τ, τ, step level)`` for fixed conditions."""
         nets = self.ema if ema and self.ema is not None else None
@@ -153,7 +146,7 @@ class FlowWorldModel(WorldModel):
         """Denoise ``targets_per_window`` frames of each window from their context."""
         c = self.config
         obs, is_first = batch["obs"], batch["is_first"].bool()
-        self._check_frames(obs)
+        self.check_obs(obs, torch.uint8)
         steps = obs.shape[1]
         if steps < 2:
             raise WorldlabError(
@@ -264,7 +257,7 @@ class FlowWorldModel(WorldModel):
     ) -> FlowState:
         """Keep the last frames of ``obs [B, T, H, W, C]``; an episode's start is repeated to
         fill the context (``action`` is not needed: the next step's action conditions)."""
-        self._check_frames(obs)
+        self.check_obs(obs, torch.uint8)
         batch_size, steps = obs.shape[:2]
         if is_first is None:
             is_first = torch.zeros(batch_size, steps, dtype=torch.bool, device=obs.device)

@@ -165,7 +165,7 @@ class GenieWorldModel(WorldModel):
         self, obs: torch.Tensor, is_first: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A random ``config.frames``-long piece of longer windows (the attention span)."""
-        self._check_frames(obs)
+        self.check_obs(obs, torch.uint8)
         steps, frames = obs.shape[1], self.config.frames
         if steps < 2:
             raise WorldlabError(
@@ -176,13 +176,6 @@ class GenieWorldModel(WorldModel):
             return obs, is_first
         start = int(torch.randint(0, steps - frames + 1, ()))
         return obs[:, start : start + frames], is_first[:, start : start + frames]
-
-    def _check_frames(self, obs: torch.Tensor) -> None:
-        if obs.dtype != torch.uint8 or tuple(obs.shape[2:]) != self.obs_shape:
-            raise WorldlabError(
-                f"genie expects frames [B, T, {', '.join(map(str, self.obs_shape))}] uint8, "
-                f"got {obs.dtype} {list(obs.shape)}"
-            )
 
     # -- simulation ------------------------------------------------------------------
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> GenieState:
@@ -208,7 +201,7 @@ class GenieWorldModel(WorldModel):
     ) -> GenieState:
         """Append ``obs [B, T, H, W, C]`` to ``state``'s frames (``action`` is ignored: the LAM
         infers the latent actions), keep the last ``config.frames`` and re-encode them."""
-        self._check_frames(obs)
+        self.check_obs(obs, torch.uint8)
         batch_size, steps = obs.shape[:2]
         if is_first is None:
             is_first = torch.zeros(batch_size, steps, dtype=torch.bool, device=obs.device)
@@ -230,7 +223,7 @@ class GenieWorldModel(WorldModel):
         """Latent actions ``[B, T] int64`` that explain ``obs [B, T, H, W, C]`` (``action`` is
         ignored): index ``t`` led to ``obs[:, t]``, index 0 is 0. Long videos are read in
         overlapping pieces of ``config.frames``."""
-        self._check_frames(obs)
+        self.check_obs(obs, torch.uint8)
         batch_size, steps = obs.shape[:2]
         codes = torch.zeros(batch_size, steps, dtype=torch.long, device=obs.device)
         window = self.config.frames
