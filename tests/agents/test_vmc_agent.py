@@ -119,7 +119,7 @@ def test_unknown_settings_are_clear_errors():
     with pytest.raises(WorldlabError, match="population"):
         agent_config({"population": 1})
     with pytest.raises(WorldlabError, match="collect_policy"):
-        agent_config({"collect_policy": "expert"})
+        agent_config({"collect_policy": "greedy"})
 
 
 def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):

@@ -71,7 +71,8 @@ def collect(
     max_steps: int | None = typer.Option(None, min=1, help="cut episodes after this many steps"),
     policy: str = typer.Option(
         "random",
-        help="behaviour policy: random, sticky (held actions) or brownian (drifting actions)",
+        help="behaviour policy: random, sticky (held actions), brownian (drifting actions) "
+        "or expert (a scripted expert; platformer)",
     ),
     seed: int = typer.Option(0, help="episode i is played with seed + i"),
     size: int = typer.Option(64, min=8, help="frame size in pixels (square)"),

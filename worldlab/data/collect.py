@@ -124,7 +124,7 @@ def collect(
         env_kwargs = split_kwargs(split, env_kwargs)
     world = make_env(env_id, size=size, **env_kwargs)
     if isinstance(policy, str):
-        policy = make_policy(policy)
+        policy = make_policy(policy, world)
     manifest = open_manifest(out, env_id, world, env_kwargs, drop_actions, split)
     existing = EpisodeDataset(out)
     manifest.episodes, manifest.steps = len(existing), existing.num_steps

@@ -10,6 +10,8 @@ new episode, so episode ``i`` stays a function of its own seed.
 - ``brownian``: continuous actions drift as a clipped random walk; a body with inertia
   then reaches the speeds a planner will ask of it, which white noise never does
   (ctallec/world-models' "brownian" data). Discrete actions are sticky.
+- ``expert``: a scripted expert that reads the world's true state
+  (``worldlab.worlds.experts``; the platformer has one), for expert video.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from worldlab.errors import DatasetError
 
 Policy = Callable[[np.ndarray, gymnasium.Space], Any]
-POLICIES = ("random", "sticky", "brownian")
+POLICIES = ("random", "sticky", "brownian", "expert")
 
 
 def random_policy(obs: np.ndarray, space: gymnasium.Space) -> Any:
@@ -79,12 +81,19 @@ class BrownianPolicy(_EpisodeMemory):
         return self._action
 
 
-def make_policy(name: str) -> Policy:
-    """The exploration policy called ``name`` (one of ``POLICIES``)."""
+def make_policy(name: str, env: gymnasium.Env | None = None) -> Policy:
+    """The policy called ``name`` (one of ``POLICIES``); ``expert`` plays ``env``."""
     if name == "random":
         return random_policy
     if name == "sticky":
         return StickyRandomPolicy()
     if name == "brownian":
         return BrownianPolicy()
+    if name == "expert":
+        if env is None:
+            raise DatasetError("the expert policy reads the world it plays; collect with it")
+        from worldlab.worlds.experts import make_expert
+
+        expert = make_expert(env.unwrapped.spec.id if env.unwrapped.spec else "")
+        return lambda obs, space: expert(env)
     raise DatasetError(f"unknown policy '{name}': choose one of {', '.join(POLICIES)}")

@@ -166,7 +166,18 @@ class PlatformerEnv(gymnasium.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Advance one step: run/jump, gravity, collisions, coins, camera, frame."""
-        action = int(action)
+        reward, terminated = self.advance(int(action))
+        self._steps += 1
+        self._update_camera()
+        self._frame = self._draw()
+        truncated = self._steps >= self.max_steps and not terminated
+        return self._frame, float(reward), terminated, bool(truncated), self._info()
+
+    def advance(self, action: int) -> tuple[int, bool]:
+        """The physics of one step without drawing: ``(coins collected, fell out)``.
+
+        With ``snapshot``/``restore`` around it, a scripted player can try moves ahead
+        (``worldlab.worlds.experts``); ``step`` is this plus the camera and the frame."""
         direction = _DIRECTION[action]
         self._facing = direction or self._facing
         accel = direction * self.RUN_SPEED - self._vx
@@ -176,13 +187,19 @@ class PlatformerEnv(gymnasium.Env):
         self._vy = max(self._vy - self.GRAVITY, -self.MAX_FALL)
         self._move_x()
         self._move_y()
-        reward = float(self._collect_coins())
-        self._steps += 1
-        self._update_camera()
-        self._frame = self._draw()
-        terminated = self._y + self.HEIGHT < 0.0  # fell out of the bottom of the screen
-        truncated = self._steps >= self.max_steps and not terminated
-        return self._frame, reward, bool(terminated), bool(truncated), self._info()
+        coins = self._collect_coins()
+        return coins, bool(self._y + self.HEIGHT < 0.0)  # fell out of the screen's bottom
+
+    def snapshot(self) -> tuple:
+        """The character's state and the collected coins, for ``restore``."""
+        body = (self._x, self._y, self._vx, self._vy, self._on_ground, self._facing, self._coins)
+        return body, self._collected.copy()
+
+    def restore(self, snapshot: tuple) -> None:
+        """Undo ``advance`` calls made since ``snapshot`` (the frame is not redrawn)."""
+        body, collected = snapshot
+        self._x, self._y, self._vx, self._vy, self._on_ground, self._facing, self._coins = body
+        self._collected = collected.copy()
 
     def render(self) -> np.ndarray:
         """A copy of the current frame, ``[size, size, 3] uint8``."""
@@ -196,7 +213,8 @@ class PlatformerEnv(gymnasium.Env):
 
     # ---------------------------------------------------------------- physics
 
-    def _tile(self, col: int, row: int) -> int:
+    def tile(self, col: int, row: int) -> int:
+        """The tile code at ``(col, row)``: walls beyond the level's ends, open below and above."""
         if col < 0 or col >= self.tiles.shape[1]:
             return SOLID  # the level's ends are walls
         if row < 0 or row >= VIEW_TILES:
@@ -215,7 +233,7 @@ class PlatformerEnv(gymnasium.Env):
         """Whether the feet rest exactly on top of a solid tile or platform."""
         row = int(round(self._y))
         on_edge = abs(self._y - row) < 1e-6
-        return on_edge and any(self._tile(col, row - 1) != EMPTY for col in self._cols_spanned())
+        return on_edge and any(self.tile(col, row - 1) != EMPTY for col in self._cols_spanned())
 
     def _move_x(self) -> None:
         half, forward = self.WIDTH / 2, self._vx > 0
@@ -223,7 +241,7 @@ class PlatformerEnv(gymnasium.Env):
         # Speeds are below one tile per step, so only the leading column can be hit.
         col = int(np.floor(self._x + half - 1e-6 if forward else self._x - half))
         rows = self._span(self._y, self.HEIGHT)
-        if self._vx and any(self._tile(col, row) == SOLID for row in rows):
+        if self._vx and any(self.tile(col, row) == SOLID for row in rows):
             self._x, self._vx = (col - half if forward else col + 1 + half), 0.0
 
     def _move_y(self) -> None:
@@ -234,12 +252,12 @@ class PlatformerEnv(gymnasium.Env):
             row = int(np.floor(self._y))
             # One-way platforms only catch feet that were at or above their top last step.
             above = previous_y >= row + 1 - 1e-6
-            hit = [self._tile(col, row) for col in self._cols_spanned()]
+            hit = [self.tile(col, row) for col in self._cols_spanned()]
             if SOLID in hit or (above and PLATFORM in hit):
                 self._y, self._vy, self._on_ground = float(row + 1), 0.0, True
         elif self._vy > 0:
             row = int(np.floor(self._y + self.HEIGHT - 1e-6))
-            if any(self._tile(col, row) == SOLID for col in self._cols_spanned()):
+            if any(self.tile(col, row) == SOLID for col in self._cols_spanned()):
                 self._y, self._vy = row - self.HEIGHT, 0.0  # bumped a ceiling
 
     def _collect_coins(self) -> int:
@@ -316,7 +334,7 @@ class PlatformerEnv(gymnasium.Env):
             is_ground = self.tiles[row, col] == SOLID
             colours = DIRT if is_ground else BRICK
             fill_rect(image, x0, y0, x0 + s, y0 + s, colours[(row + col) % 2])
-            if is_ground and self._tile(col, row + 1) != SOLID:
+            if is_ground and self.tile(col, row + 1) != SOLID:
                 fill_rect(image, x0, y0, x0 + s, y0 + max(s / 4, 1), GRASS)  # grass on top
         return image
 
