@@ -3,6 +3,8 @@
 The model filters the real observations one frame at a time (``observe`` with the
 previous ``state``); the policy maps that state to an action. Dreamer's actor, the
 V-M-C controller and MPC all act through ``play_in_world``: only the policy differs.
+Policies that read frames instead of a model (behavioural cloning) share its episode
+loop, ``run_episodes``.
 """
 
 from __future__ import annotations
@@ -91,7 +93,40 @@ def play_in_world(
     episode lengths and, with ``record``, the first episode's ``frames``.
     """
     env_id, env = world_of(model, env_id, env_kwargs)
-    belief = Filter(model)
+    return run_episodes(
+        env_id,
+        env,
+        Filter(model),
+        policy,
+        lambda action: to_env_action(model, action),
+        episodes,
+        seed,
+        max_steps,
+        record,
+        progress,
+        on_episode_start,
+        label,
+    )
+
+
+def run_episodes(
+    env_id: str,
+    env,
+    observer,
+    policy: Callable[[Any], Any],
+    to_action: Callable[[Any], Any],
+    episodes: int = 3,
+    seed: int = 0,
+    max_steps: int | None = None,
+    record: bool = False,
+    progress: bool = True,
+    on_episode_start: Callable[[], None] | None = None,
+    label: str = "acting",
+) -> dict[str, Any]:
+    """The episode loop behind every agent: ``observer`` turns real frames into the
+    policy's input (``reset(obs)``, ``update(action, obs)``: a model's belief in
+    ``Filter``, recent frames in ``FrameHistory``), ``to_action`` turns the policy's output
+    into the env's action. Closes ``env``; returns what ``summarize`` returns."""
     returns, successes, lengths, frames = [], [], [], []
     with progress_bar(progress) as bar:
         task = bar.add_task(f"{label} on {env_id}", total=episodes, unit="episodes")
@@ -99,12 +134,12 @@ def play_in_world(
             if on_episode_start is not None:
                 on_episode_start()
             obs, info = env.reset(seed=seed + episode)
-            state = belief.reset(obs)
+            state = observer.reset(obs)
             if record and episode == 0:
                 frames.append(obs)
             total, success, step = 0.0, False, 0
             while True:
-                action = to_env_action(model, policy(state))
+                action = to_action(policy(state))
                 obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 success = success or bool(info.get("success", False))
@@ -113,7 +148,7 @@ def play_in_world(
                     frames.append(obs)
                 if terminated or truncated or (max_steps and step >= max_steps):
                     break
-                state = belief.update(action, obs)
+                state = observer.update(action, obs)
             returns.append(total)
             successes.append(success)
             lengths.append(step)

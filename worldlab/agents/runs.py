@@ -1,8 +1,8 @@
 """Agent runs of every kind behind one door: load one, evaluate it in the real world.
 
-An agent run directory has ``agent.json`` naming its kind (``dreamer``, ``mpc`` or
-``vmc``) and the world it acts in; each kind knows how to rebuild its world model
-and policy from the run.
+An agent run directory has ``agent.json`` naming its kind (``dreamer``, ``mpc``,
+``vmc``, or the imitation kinds ``bc`` and ``latent-bc``) and the world it acts in; each
+kind knows how to rebuild its policy (and world model) from the run.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import Any
 
 import torch
 
+from worldlab.agents.imitation import IMITATION_KINDS, evaluate_imitation
 from worldlab.agents.rollout import play_in_world
 from worldlab.data.episode import read_json
 from worldlab.errors import WorldlabError
 
-KINDS = ("dreamer", "mpc", "vmc")
+KINDS = ("dreamer", "mpc", "vmc", *IMITATION_KINDS)
 
 
 def agent_card(run: str | Path) -> dict[str, Any]:
@@ -38,6 +39,11 @@ def load_agent(run: str | Path, planner: dict[str, Any] | None = None):
     card = agent_card(run)
     if planner and card["agent"] != "mpc":
         raise WorldlabError(f"planner settings apply to MPC runs; '{run}' is a {card['agent']} run")
+    if card["agent"] in IMITATION_KINDS:
+        raise WorldlabError(
+            f"'{run}' is a {card['agent']} agent, which acts on frames without a world model: "
+            "load it with worldlab.agents.imitation.load_imitation_agent"
+        )
     if card["agent"] == "vmc":
         from worldlab.agents.vmc import load_agent as load_vmc
 
@@ -62,6 +68,8 @@ def evaluate_agent(
 
     ``planner`` replaces an MPC run's planner settings for this evaluation."""
     card = agent_card(run)
+    if card["agent"] in IMITATION_KINDS and not planner:
+        return evaluate_imitation(run, episodes, seed, max_steps, record, progress)
     model, policy, on_start = load_agent(run, planner)
     torch.manual_seed(seed)
     result = play_in_world(

@@ -48,17 +48,21 @@ agent_app = typer.Typer(
 
 @agent_app.command("train")
 def agent_train(
-    kind: str = typer.Argument(..., help="dreamer, mpc or vmc"),
-    env: str = typer.Option(..., help="world: reach, bounce, platformer, or a Gymnasium id"),
-    steps: int = typer.Option(..., min=1, help="real environment steps in total"),
+    kind: str = typer.Argument(..., help="dreamer, mpc, vmc, or from video: latent-bc, bc"),
     out: Path = typer.Option(..., help="agent run directory"),
+    env: str | None = typer.Option(
+        None, help="dreamer/mpc/vmc: world (reach, bounce, platformer, or a Gymnasium id)"
+    ),
+    steps: int | None = typer.Option(
+        None, min=1, help="dreamer/mpc/vmc: real environment steps in total"
+    ),
     preset: str | None = typer.Option(None, help="world-model size preset (default tiny)"),
     seed: int = typer.Option(0),
     set_: list[str] | None = typer.Option(
         None,
         "--set",
         help="override SECTION.FIELD=VALUE: model, train, online, behavior, planner "
-        "(dreamer/mpc) or the vmc settings (repeatable)",
+        "(dreamer/mpc), the vmc settings, or imitation (bc/latent-bc) (repeatable)",
     ),
     env_arg: list[str] | None = typer.Option(
         None, "--env-arg", help="environment keyword KEY=VALUE (repeatable)"
@@ -67,11 +71,40 @@ def agent_train(
     family: str = typer.Option(
         "rssm", help="world-model family for dreamer/mpc (rssm, flow, ...); vmc is its own"
     ),
+    video: Path | None = typer.Option(None, help="latent-bc: expert video (a dataset)"),
+    model: Path | None = typer.Option(
+        None, help="latent-bc: run of a latent-action model (genie) to read the video with"
+    ),
+    labelled: Path | None = typer.Option(
+        None, help="bc/latent-bc: dataset with real actions to draw labelled transitions from"
+    ),
+    labels: int | None = typer.Option(
+        None,
+        min=0,
+        help="bc/latent-bc: labelled transitions to use (latent-bc: maps codes to actions; "
+        "0 draws the map at random); bc without it clones every labelled transition",
+    ),
+    eval_episodes: int = typer.Option(10, min=1, help="bc/latent-bc: real episodes to score"),
+    policy_from: Path | None = typer.Option(
+        None, help="latent-bc: reuse this latent-bc run's policy, fit only the map (label sweeps)"
+    ),
 ) -> None:
-    """Train an agent in the real world with a world model (Ctrl-C checkpoints and exits)."""
+    """Train an agent: in the real world with a world model (Ctrl-C checkpoints and exits),
+    or from expert video and a few labels (bc, latent-bc)."""
     from worldlab.config import parse_assignments
 
     overrides = parse_assignments(set_)
+    if kind in ("bc", "latent-bc"):
+        final = _train_imitation(
+            kind, out, video, model, labelled, labels, seed, overrides, eval_episodes, policy_from
+        )
+        _print_result(f"{out}", final)
+        console.print(f"[green]{out}[/]: evaluate again with `worldlab agent eval {out}`")
+        return
+    if env is None or steps is None:
+        from worldlab.errors import WorldlabError
+
+        raise WorldlabError(f"a {kind} agent learns in a world: give --env and --steps")
     env_kwargs = parse_assignments(env_arg, "--env-arg")
     if kind == "vmc":
         from worldlab.agents.vmc import train_vmc_agent
@@ -98,10 +131,41 @@ def agent_train(
     else:
         from worldlab.errors import WorldlabError
 
-        raise WorldlabError(f"unknown agent '{kind}': choose dreamer, mpc or vmc")
+        raise WorldlabError(f"unknown agent '{kind}': choose dreamer, mpc, vmc, latent-bc or bc")
     if final:
         _print_result(f"{out}", final)
     console.print(f"[green]{out}[/]: evaluate again with `worldlab agent eval {out}`")
+
+
+def _train_imitation(
+    kind, out, video, model, labelled, labels, seed, overrides, episodes, policy_from
+):
+    """``agent train bc|latent-bc``: train, then score the policy in the real world."""
+    from worldlab.agents.imitation import (
+        ImitationConfig,
+        evaluate_imitation,
+        train_bc,
+        train_latent_bc,
+    )
+    from worldlab.errors import WorldlabError
+    from worldlab.train.config import apply_overrides
+
+    config = ImitationConfig(seed=seed)
+    apply_overrides({"imitation": config}, overrides)
+    if kind == "latent-bc":
+        if video is None or model is None:
+            raise WorldlabError(
+                "latent-bc learns from video through a latent-action model: give --video DIR "
+                "and --model GENIE_RUN (and --labelled DIR --labels N to map its codes)"
+            )
+        train_latent_bc(video, model, labelled, labels or 0, out, config, policy_from=policy_from)
+    else:
+        if labelled is None:
+            raise WorldlabError("bc clones labelled transitions: give --labelled DIR")
+        if policy_from is not None:
+            raise WorldlabError("--policy-from applies to latent-bc runs")
+        train_bc(labelled, labels, out, config)
+    return evaluate_imitation(out, episodes)
 
 
 @agent_app.command("eval")

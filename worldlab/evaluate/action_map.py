@@ -225,6 +225,29 @@ def _score(
     }
 
 
+def action_map_from_pairs(
+    latents: np.ndarray, reals: np.ndarray, codes: int, real_action: dict, data: str = ""
+) -> ActionMap:
+    """The map fitted on paired transitions (inferred codes ``[N]``, real actions ``[N]``
+    or ``[N, D]``), e.g. a handful of labelled ones; ``metrics`` is left empty."""
+    return ActionMap(
+        real_action=real_action,
+        codes=codes,
+        metrics={},
+        data=data,
+        **_fit(np.asarray(latents, np.int64), np.asarray(reals), codes, real_action),
+    )
+
+
+def score_action_map(action_map: ActionMap, latents: np.ndarray, reals: np.ndarray) -> dict:
+    """Accuracy and chance (discrete) or R² and errors (continuous) of ``action_map`` on
+    paired transitions it was not fitted on."""
+    fitted = dataclasses.asdict(action_map)
+    return _score(
+        fitted, np.asarray(latents, np.int64), np.asarray(reals), action_map.real_action, reals
+    )
+
+
 def fit_action_map(
     model: WorldModel,
     labelled_dataset: EpisodeDataset,

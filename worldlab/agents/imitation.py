@@ -1,0 +1,440 @@
+"""Acting from video: behavioural cloning, and latent BC through a latent-action model.
+
+Genie's promise for behaviour (and LAPO's): a latent-action model (LAM), learned from
+video without action labels, names what happens between two frames with one of a few
+codes. Infer the code of every transition of an expert's *video*, train a policy from
+frames to codes, and map codes to real actions with a handful of labelled transitions.
+
+- ``train_latent_bc(video, model_run, labelled, labels=N)``: codes from the LAM
+  (``model.infer_actions``) on every transition of ``video``, a ``FramePolicy`` trained on
+  them, then two read-outs fitted on ``N`` transitions drawn from ``labelled`` (their codes
+  inferred the same way): the latent→real map (``worldlab map-actions``' majority vote
+  per code) and, as LAPO does, a linear decoder from the policy's features (its last
+  hidden layer and code distribution) to real actions. The agent acts through the
+  decoder, which can tell apart situations that one ambiguous code lumps together (on
+  the platformer, one code means both "took off" and "still rising in the air"). With
+  ``N = 0`` no label says which code is which button: each code gets a real action
+  drawn at random, the floor of the method.
+- ``train_bc(labelled, labels=N)``: the baselines. Plain behavioural cloning on real
+  actions, from ``N`` labelled transitions (BC on the labels alone), or on all of an
+  expert's labelled episodes (``labels=None``: the oracle).
+
+Both write an agent run (``agent.json``, ``policy.safetensors`` with its SHA-256 in the
+card, and for latent BC ``action_map.json`` and ``decoder.safetensors``) that ``worldlab
+agent eval`` plays in the real world. No world model runs at act time: the policy reads
+the last ``frames`` frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from worldlab.agents.frame_policy import (
+    FrameHistory,
+    FramePolicy,
+    Transitions,
+    episode_transitions,
+    fit_decoder,
+    fit_frame_policy,
+    policy_features,
+)
+from worldlab.agents.rollout import run_episodes
+from worldlab.data.dataset import EpisodeDataset
+from worldlab.data.episode import atomic_write_bytes, read_json, write_json
+from worldlab.data.manifest import action_spec
+from worldlab.errors import WorldlabError
+from worldlab.evaluate.action_map import (
+    ACTION_MAP_NAME,
+    ActionMap,
+    action_map_from_pairs,
+    infer_transitions,
+    score_action_map,
+)
+from worldlab.models.base import WorldModel
+from worldlab.train.integrity import sha256_of
+from worldlab.worlds import make_env
+
+IMITATION_KINDS = ("bc", "latent-bc")
+AGENT_FILE, POLICY_FILE, DECODER_FILE = "agent.json", "policy.safetensors", "decoder.safetensors"
+
+
+@dataclasses.dataclass
+class ImitationConfig:
+    """How the frame policy is trained (``--set imitation.FIELD=VALUE``)."""
+
+    frames: int = 2  # frames the policy sees: the last one and the one before (motion)
+    updates: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+
+
+# -- data ---------------------------------------------------------------------------------
+def _open(directory: str | Path, role: str, needs_actions: bool) -> EpisodeDataset:
+    dataset = EpisodeDataset(directory)
+    if len(dataset) == 0:
+        raise WorldlabError(f"{role} {directory} holds no readable episodes")
+    if needs_actions and not dataset.has_actions:
+        raise WorldlabError(
+            f"{role} {directory} has no actions; labelled transitions come from episodes "
+            "with actions, e.g. `worldlab collect --env platformer --policy expert --out DIR`"
+        )
+    if needs_actions and dataset.manifest.action.get("type") != "discrete":
+        raise WorldlabError(
+            f"{role} {directory} has {dataset.manifest.action.get('type')} actions; "
+            "behavioural cloning here learns discrete actions"
+        )
+    return dataset
+
+
+def _episodes(dataset: EpisodeDataset) -> list[np.ndarray]:
+    return [np.asarray(dataset.episode(i)["obs"]) for i in range(len(dataset))]
+
+
+def real_transitions(dataset: EpisodeDataset, frames: int) -> Transitions:
+    """Every transition of a labelled dataset, labelled with the real action taken."""
+    labels = [np.asarray(dataset.episode(i)["action"][1:]) for i in range(len(dataset))]
+    return episode_transitions(_episodes(dataset), labels, frames)
+
+
+def latent_transitions(
+    model, dataset: EpisodeDataset, frames: int, progress: bool = True
+) -> tuple[Transitions, np.ndarray]:
+    """Every transition of ``dataset`` labelled with the code the model infers for it, and
+    the real actions beside them (``[N, 0]`` for video)."""
+    window = max(int(getattr(model.config, "frames", 16)), 2)
+    codes, reals = infer_transitions(model, dataset, list(range(len(dataset))), window, progress)
+    episodes = _episodes(dataset)
+    bounds = np.cumsum([len(obs) - 1 for obs in episodes])[:-1]
+    labels = np.split(codes, bounds)
+    return episode_transitions(episodes, labels, frames), reals
+
+
+def draw_labelled(count: int, labels: int | None, seed: int) -> np.ndarray:
+    """Indices of ``labels`` transitions drawn without replacement (all when None)."""
+    if labels is None:
+        return np.arange(count)
+    if labels > count:
+        raise WorldlabError(
+            f"asked for {labels} labelled transitions, but the labelled data holds {count}; "
+            "collect more episodes or lower --labels"
+        )
+    return np.sort(np.random.default_rng(seed).choice(count, labels, replace=False))
+
+
+# -- training -----------------------------------------------------------------------------
+def _check_frames(dataset: EpisodeDataset, obs_shape, role: str) -> None:
+    if list(dataset.obs_shape) != list(obs_shape):
+        raise WorldlabError(
+            f"{role} {dataset.root} holds {list(dataset.obs_shape)} frames, but "
+            f"{list(obs_shape)} are needed; collect it at that --size"
+        )
+
+
+def load_latent_action_model(model_run: str | Path | WorldModel) -> WorldModel:
+    """A model whose actions are latent codes it infers from frames (genie): a run
+    directory, or a model already loaded."""
+    import worldlab
+
+    model = model_run if isinstance(model_run, WorldModel) else worldlab.load(model_run)
+    infers = type(model).infer_actions is not WorldModel.infer_actions
+    if model.action_spec.kind != "discrete" or not infers:
+        raise WorldlabError(
+            f"{model_run} is a {model.family} run, which takes real actions; latent BC "
+            "needs a latent-action model: `worldlab train genie --data VIDEO --stage lam`"
+        )
+    model.eval()
+    return model
+
+
+def train_latent_bc(
+    video: str | Path,
+    model_run: str | Path | WorldModel,
+    labelled: str | Path | None,
+    labels: int,
+    out: str | Path,
+    config: ImitationConfig | None = None,
+    progress: bool = True,
+    policy_from: str | Path | None = None,
+) -> dict[str, Any]:
+    """Latent behavioural cloning from ``video`` (see the module); returns the agent card.
+
+    ``policy_from``: a latent-bc run on the same video and model whose policy (frames →
+    codes, which no label touches) is reused; only the map is fitted, so sweeping the
+    number of labels costs one policy."""
+    config = config or ImitationConfig()
+    model = load_latent_action_model(model_run)
+    video_data = _open(video, "the expert video", needs_actions=False)
+    _check_frames(video_data, model.obs_shape, "the expert video")
+    if labels > 0 and labelled is None:
+        raise WorldlabError("--labels N > 0 needs --labelled DIR, episodes with real actions")
+    codes = int(model.action_spec.n)
+    if policy_from is not None:
+        reused = load_imitation_agent(policy_from)
+        source, policy = reused.card, reused.policy
+        if source["agent"] != "latent-bc" or policy.classes != codes:
+            raise WorldlabError(
+                f"--policy-from {policy_from}: a latent-bc run over {codes} codes is needed"
+            )
+        record, config = (
+            source["training"],
+            ImitationConfig(**{**source["imitation"], "seed": config.seed}),
+        )
+    else:
+        data, _ = latent_transitions(model, video_data, config.frames, progress)
+        policy, record = fit_frame_policy(
+            data, codes, config.frames, config.updates, config.batch_size, config.lr,
+            config.seed, progress,
+        )  # fmt: skip
+    action_map, decoder = _latent_to_real(model, policy, video_data, labelled, labels, config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    action_map.save(out / ACTION_MAP_NAME)
+    if decoder is not None:
+        _write_weights(out / DECODER_FILE, decoder)
+    # The world it acts in: the labelled data's (imported video names no world).
+    home = video_data if labelled is None else _open(labelled, "the labelled data", True)
+    card = _card(
+        "latent-bc",
+        home,
+        policy,
+        config,
+        record,
+        labels=labels,
+        model=str(model_run) if isinstance(model_run, (str, Path)) else model_run.family,
+        video=str(video),
+        labelled=None if labelled is None else str(labelled),
+        action_map=ACTION_MAP_NAME,
+        map_metrics=action_map.metrics,
+        decoder=None if decoder is None else DECODER_FILE,
+        decoder_sha256=None if decoder is None else sha256_of(out / DECODER_FILE),
+    )
+    _save(out, policy, card)
+    return card
+
+
+def _latent_to_real(
+    model: WorldModel,
+    policy: FramePolicy,
+    video_data: EpisodeDataset,
+    labelled: str | Path | None,
+    labels: int,
+    config: ImitationConfig,
+) -> tuple[ActionMap, nn.Linear | None]:
+    """From codes to real actions, fitted on ``labels`` transitions drawn from
+    ``labelled`` and scored on the rest: the majority map per code, and the decoder that
+    reads the policy's features out as real actions. Without labels: a map drawn at
+    random, and no decoder."""
+    codes = int(model.action_spec.n)
+    if labels == 0:
+        action_map = random_action_map(codes, _world_action(video_data), config.seed)
+        action_map.metrics.update(labels=0)
+        return action_map, None
+    labelled_data = _open(labelled, "the labelled data", needs_actions=True)
+    _check_frames(labelled_data, model.obs_shape, "the labelled data")
+    pairs, reals = latent_transitions(model, labelled_data, config.frames, progress=False)
+    chosen = draw_labelled(len(pairs), labels, config.seed)
+    rest = np.setdiff1d(np.arange(len(pairs)), chosen)
+    latents, real_action = pairs.labels, labelled_data.manifest.action
+    action_map = action_map_from_pairs(
+        latents[chosen], reals[chosen], codes, real_action, str(labelled_data.root)
+    )
+    features = policy_features(policy, pairs)
+    targets = torch.from_numpy(np.asarray(reals, np.int64))
+    n = int(real_action["n"])
+    decoder = fit_decoder(features[chosen], targets[chosen], n, seed=config.seed)
+    if len(rest):
+        action_map.metrics = score_action_map(action_map, latents[rest], reals[rest])
+        with torch.no_grad():
+            hits = decoder(features[rest]).argmax(1) == targets[rest]
+        action_map.metrics["decoder_accuracy"] = float(hits.float().mean())
+    action_map.metrics.update(labels=labels)
+    return action_map, decoder
+
+
+def train_bc(
+    labelled: str | Path,
+    labels: int | None,
+    out: str | Path,
+    config: ImitationConfig | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Behavioural cloning on real actions: ``labels`` transitions drawn from ``labelled``,
+    or all of them (``None``: the oracle on an expert's labelled episodes)."""
+    config = config or ImitationConfig()
+    dataset = _open(labelled, "the labelled data", needs_actions=True)
+    every = real_transitions(dataset, config.frames)
+    data = every.subset(draw_labelled(len(every), labels, config.seed))
+    classes = int(dataset.manifest.action["n"])
+    policy, record = fit_frame_policy(
+        data,
+        classes,
+        config.frames,
+        config.updates,
+        config.batch_size,
+        config.lr,
+        config.seed,
+        progress,
+    )
+    card = _card(
+        "bc",
+        dataset,
+        policy,
+        config,
+        record,
+        labels=len(data),
+        labelled=str(labelled),
+        oracle=labels is None,
+    )
+    _save(Path(out), policy, card)
+    return card
+
+
+def _world_action(dataset: EpisodeDataset) -> dict[str, Any]:
+    """The real action space of the world a video came from (for a map without labels)."""
+    manifest = dataset.manifest
+    env = make_env(manifest.env_id, size=dataset.obs_shape[0], **manifest.env_kwargs)
+    try:
+        return action_spec(env.action_space)
+    finally:
+        env.close()
+
+
+def random_action_map(codes: int, real_action: dict[str, Any], seed: int) -> ActionMap:
+    """Zero labels: every code gets a real action drawn uniformly (discrete worlds)."""
+    if real_action.get("type") != "discrete":
+        raise WorldlabError("--labels 0 (a map drawn at random) needs a world of discrete actions")
+    rng = np.random.default_rng(seed)
+    n = int(real_action["n"])
+    return ActionMap(
+        real_action=real_action,
+        codes=codes,
+        latent_to_real=rng.integers(n, size=codes).tolist(),
+        real_to_latent=rng.integers(codes, size=n).tolist(),
+        code_counts=[0] * codes,
+        metrics={"random": True},
+    )
+
+
+def _card(kind, dataset, policy, config, record, **extra) -> dict[str, Any]:
+    manifest = dataset.manifest
+    lengths = [len(dataset.episode(i)["obs"]) - 1 for i in range(len(dataset))]
+    return {
+        "agent": kind,
+        "env_id": manifest.env_id,
+        "env_kwargs": manifest.env_kwargs,
+        "obs_shape": list(dataset.obs_shape),
+        "episode_steps": max(lengths),  # evaluation cuts episodes here, as the data was
+        "classes": policy.classes,
+        "imitation": dataclasses.asdict(config),
+        "training": record,
+        **extra,
+    }
+
+
+def _write_weights(path: Path, module: nn.Module) -> None:
+    weights = save_safetensors({k: v.contiguous() for k, v in module.state_dict().items()})
+    atomic_write_bytes(path, lambda file: file.write(weights))
+
+
+def _save(out: Path, policy: FramePolicy, card: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _write_weights(out / POLICY_FILE, policy)
+    card["policy_sha256"] = sha256_of(out / POLICY_FILE)
+    write_json(out / AGENT_FILE, card)  # last: a run with a card is complete
+
+
+def _read_weights(run: Path, name: str, digest: str | None) -> dict[str, torch.Tensor]:
+    path = run / name
+    if not path.is_file():
+        raise WorldlabError(f"{path} is missing; retrain the agent into {run}")
+    if sha256_of(path) != digest:
+        raise WorldlabError(f"{path} fails its checksum (damaged); retrain the agent into {run}")
+    return load_safetensors(path.read_bytes())
+
+
+# -- acting -------------------------------------------------------------------------------
+DECODES = ("decoder", "map")
+
+
+@dataclasses.dataclass
+class ImitationAgent:
+    """A bc or latent-bc run, loaded: ``actions(stacks)`` gives real actions."""
+
+    card: dict[str, Any]
+    policy: FramePolicy
+    action_map: ActionMap | None = None  # latent BC: codes → real actions, by majority
+    decoder: nn.Linear | None = None  # latent BC with labels: features → real actions
+
+    @torch.no_grad()
+    def actions(self, stacks: torch.Tensor, decode: str = "decoder") -> torch.Tensor:
+        """Greedy real actions ``[B]`` for frame stacks ``[B, K, H, W, C]``. Latent BC reads
+        them out with its ``decoder`` (when it has one and ``decode="decoder"``) or maps
+        the likeliest code through the majority ``action_map`` (``decode="map"``)."""
+        if decode not in DECODES:
+            raise WorldlabError(f"decode must be one of {', '.join(DECODES)}, got {decode!r}")
+        if self.decoder is not None and decode == "decoder":
+            return self.decoder(self.policy.features(stacks)).argmax(1)
+        choice = self.policy(stacks).argmax(1)
+        return choice if self.action_map is None else self.action_map.to_real(choice)
+
+
+def load_imitation_agent(run: str | Path) -> ImitationAgent:
+    """A bc or latent-bc run, its weights verified against the card's checksums."""
+    run = Path(run)
+    card = read_json(run / AGENT_FILE, f"'{run}' is not an agent run: it has no {AGENT_FILE}")
+    if card.get("agent") not in IMITATION_KINDS:
+        raise WorldlabError(f"'{run}' holds a '{card.get('agent')}' agent, not bc or latent-bc")
+    frames = int(card["imitation"]["frames"])
+    policy = FramePolicy(int(card["classes"]), frames, channels=int(card["obs_shape"][-1]))
+    policy.load_state_dict(_read_weights(run, POLICY_FILE, card.get("policy_sha256")))
+    agent = ImitationAgent(card, policy.eval())
+    if card.get("action_map"):
+        agent.action_map = ActionMap.load(run / card["action_map"])
+    if card.get("decoder"):
+        weights = _read_weights(run, card["decoder"], card.get("decoder_sha256"))
+        agent.decoder = nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
+        agent.decoder.load_state_dict(weights)
+    return agent
+
+
+@torch.no_grad()
+def evaluate_imitation(
+    run: str | Path,
+    episodes: int = 10,
+    seed: int = 1_000_000,
+    max_steps: int | None = None,
+    record: bool = False,
+    progress: bool = True,
+    decode: str = "decoder",
+) -> dict[str, Any]:
+    """Real episodes with the run's greedy policy (``ImitationAgent.actions``, with
+    ``decode``), cut at ``max_steps`` (default: the longest episode it learned from);
+    what ``run_episodes`` returns."""
+    agent = load_imitation_agent(run)
+    card = agent.card
+    max_steps = max_steps or card.get("episode_steps")
+    env = make_env(card["env_id"], size=int(card["obs_shape"][0]), **card.get("env_kwargs", {}))
+    result = run_episodes(
+        card["env_id"],
+        env,
+        FrameHistory(agent.policy.frames),
+        lambda stack: int(agent.actions(stack, decode)[0]),
+        lambda action: action,
+        episodes,
+        seed,
+        max_steps,
+        record,
+        progress,
+        label=f"{card['agent']} agent",
+    )
+    result["agent"] = card["agent"]
+    return result
