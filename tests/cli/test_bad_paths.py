@@ -142,7 +142,8 @@ def test_a_disk_that_fills_mid_collection_loses_nothing(tmp_path, monkeypatch, c
     assert code == 2 and "Traceback" not in out
     assert "the disk is full while writing" in out and "ep_000001.npz" in out
     assert "rerun" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["ep_000000.npz", "manifest.json"]
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == ["captions.json", "ep_000000.npz", "manifest.json"]
     assert EpisodeDataset(out_dir).validate() == {}  # no half-written file, nothing corrupt
     monkeypatch.setattr(np, "savez", real_savez)
     code, out = run_main(monkeypatch, capsys, *args, "--out", out_dir)

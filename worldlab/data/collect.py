@@ -2,7 +2,8 @@
 
 Episode ``i`` is collected with seed ``seed + i``, so a rerun into the same
 directory recollects exactly the episodes that are missing (or unreadable) and
-leaves the others untouched.
+leaves the others untouched. Built-in worlds also caption every episode from its
+ground truth (``captions.json``, ``worldlab.data.captions``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import gymnasium
 import numpy as np
 
 import worldlab
+from worldlab.data.captions import add_caption
 from worldlab.data.dataset import EpisodeDataset, episode_index
 from worldlab.data.episode import episode_filename, write_episode
 from worldlab.data.manifest import Manifest, action_spec, open_dataset
@@ -22,6 +24,7 @@ from worldlab.errors import WorldlabError
 from worldlab.progress import progress_bar
 from worldlab.worlds import BUILTIN_WORLDS, make_env, resolve_env_id
 from worldlab.worlds.bounce_splits import split_kwargs
+from worldlab.worlds.captions import describe
 
 
 class EpisodeRecorder:
@@ -134,6 +137,9 @@ def collect(
         task = bar.add_task(f"collect {env_id}", total=len(todo), unit="episodes")
         for index in todo:
             arrays = run_episode(world, seed + index, max_steps, policy, drop_actions)
+            description = describe(world, arrays)
+            if description is not None:  # first: no episode is ever left without one
+                add_caption(out, episode_filename(index), description)
             append_episode(out, manifest, index, arrays)
             bar.advance(task)
     world.close()

@@ -47,6 +47,7 @@ class EpisodeDataset:
         self._lengths: dict[Path, int] = {}
         self.corrupt: dict[Path, str] = {}
         self._dir_mtime = None
+        self._captions: dict | None = None  # captions.json, read on first use
         self.paths: list[Path] = []
         self.refresh()
 
@@ -57,6 +58,7 @@ class EpisodeDataset:
         if mtime == self._dir_mtime:
             return
         self._dir_mtime = mtime
+        self._captions = None  # reread: the directory changed
         for path in sorted(self.root.glob(EPISODE_GLOB)):
             if path in self._lengths or path in self.corrupt:
                 continue
@@ -111,6 +113,17 @@ class EpisodeDataset:
         return problems
 
     # -- access ----------------------------------------------------------------------
+    def caption(self, index: int) -> dict | None:
+        """The ``index``-th readable episode's caption record (``caption`` and the
+        attributes it was made from), or None when the dataset has none for it."""
+        from worldlab.data.captions import read_captions
+
+        if not 0 <= index < len(self.paths):
+            raise DatasetError(f"episode {index} does not exist in {self.root}")
+        if self._captions is None:
+            self._captions = read_captions(self.root)
+        return self._captions.get(self.paths[index].name)
+
     def episode(self, index: int) -> dict[str, np.ndarray]:
         """The ``index``-th readable episode, whole, as in-memory arrays with ``is_first``."""
         if not 0 <= index < len(self.paths):

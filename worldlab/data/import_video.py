@@ -5,7 +5,8 @@ ffmpeg reads) into the standard episode format: each frame is centre-cropped to 
 square and resized to ``size × size``, optionally resampled to ``fps`` by timestamp
 (frames are dropped or repeated), and the video is cut into clips of ``clip_length``
 frames; each clip becomes one episode with no actions (``action [L, 0]``), zero rewards
-and no terminal. Where each clip came from is recorded in ``DIR/sources.json``.
+and no terminal. Where each clip came from is recorded in ``DIR/sources.json``; a
+caption sidecar (``NAME.txt``, or a line of ``captions.jsonl``) goes to ``captions.json``.
 
 Files that cannot be decoded (broken, empty, not a video) are skipped with a
 ``VideoImportWarning`` naming them; the others are imported. A rerun into the same
@@ -19,6 +20,7 @@ when it is installed (``pip install 'worldlab[video]'``), for exact frame timest
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import warnings
@@ -30,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 import worldlab
+from worldlab.data.captions import CAPTIONS_NAME, add_caption, read_captions
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import (
     EPISODE_GLOB,
@@ -44,6 +47,7 @@ from worldlab.errors import CorruptEpisodeError, DatasetError, WorldlabError
 from worldlab.progress import progress_bar
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".gif", ".mov", ".mkv", ".avi", ".m4v")
+CAPTIONS_JSONL = "captions.jsonl"  # a folder's caption sidecar, one JSON object per line
 VIDEO_ENV_ID = "video"
 SOURCES_NAME = "sources.json"
 DEFAULT_GIF_FRAME_MS = 100  # what browsers show for a GIF frame without a duration
@@ -67,8 +71,9 @@ class VideoReadError(Exception):
 def find_videos(paths: Iterable[str | Path], exclude: Path | None = None) -> list[Path]:
     """The files to import: each file given, and every non-hidden file under each folder.
 
-    Non-video files are kept in the list (they are reported as skipped, by name); files
-    under ``exclude`` (the dataset being written) are left out.
+    Non-video files are kept in the list (they are reported as skipped, by name), except
+    caption sidecars (``sidecar_caption``); files under ``exclude`` (the dataset being
+    written) are left out.
     """
     paths = [Path(path) for path in paths]
     files: list[Path] = []
@@ -86,7 +91,7 @@ def find_videos(paths: Iterable[str | Path], exclude: Path | None = None) -> lis
             raise WorldlabError(
                 f"video path '{path}' does not exist; give video files or folders of them"
             )
-    unique = list(dict.fromkeys(p.resolve() for p in files))
+    unique = [p for p in dict.fromkeys(p.resolve() for p in files) if not _is_sidecar(p)]
     if exclude is not None:
         unique = [p for p in unique if not p.is_relative_to(exclude.resolve())]
     if not unique:
@@ -391,6 +396,9 @@ class _Importer:
     def _write_clip(self, clip: list[tuple[np.ndarray, int]], start: int, source: dict) -> None:
         name = episode_filename(self.next_index)
         self.next_index += 1
+        caption = sidecar_caption(Path(source["path"]))
+        if caption is not None:  # before the clip: no clip is left without its caption
+            add_caption(self.out, name, caption)
         write_episode(self.out / name, clip_episode(np.stack([frame for frame, _ in clip])))
         source["episodes"].append(
             {
@@ -415,11 +423,44 @@ class _Importer:
         return self.manifest
 
 
+def _is_sidecar(path: Path) -> bool:
+    """``captions.jsonl``, or ``NAME.txt`` beside a video ``NAME.*``."""
+    if path.name == CAPTIONS_JSONL:
+        return True
+    return path.suffix == ".txt" and any(
+        path.with_suffix(suffix).is_file() for suffix in VIDEO_SUFFIXES
+    )
+
+
+def sidecar_caption(video: Path) -> dict[str, Any] | None:
+    """A video's caption from its sidecar: ``NAME.txt`` beside it (the whole text), or a
+    line ``{"file": "NAME.mp4", "caption": "…", …}`` of ``captions.jsonl`` in its folder
+    (any other keys are kept as attributes). None without either."""
+    text = video.with_suffix(".txt")
+    if text.is_file():
+        return {"caption": text.read_text(errors="replace").strip(), "sidecar": text.name}
+    lines = video.parent / CAPTIONS_JSONL
+    if not lines.is_file():
+        return None
+    for number, line in enumerate(lines.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise WorldlabError(f"{lines}, line {number}, is not JSON ({error})") from None
+        if isinstance(record, dict) and record.get("file") == video.name:
+            if not isinstance(record.get("caption"), str):
+                raise WorldlabError(f"{lines}, line {number}: 'caption' must be a string")
+            return {k: v for k, v in record.items() if k != "file"} | {"sidecar": lines.name}
+    return None
+
+
 # -- dropping actions ------------------------------------------------------------------
 def drop_actions(src: str | Path, out: str | Path, progress: bool = True) -> Manifest:
     """Copy the dataset ``src`` to ``out`` without its actions (``action [L, 0]``).
 
-    Everything else (frames, rewards, terminals, state) is kept, as with ``worldlab
+    Everything else (frames, rewards, terminals, state, captions) is kept, as with ``worldlab
     collect --drop-actions``. Episodes keep their file names; a rerun copies only those
     missing from ``out``. Unreadable episodes of ``src`` are skipped with a warning.
     """
@@ -440,6 +481,9 @@ def drop_actions(src: str | Path, out: str | Path, progress: bool = True) -> Man
     for path, problem in dataset.corrupt.items():
         warnings.warn(f"skipped corrupt episode {path.name}: {problem}", stacklevel=2)
     todo = [p for p in dataset.paths if not _readable(out / p.name)]
+    captions = read_captions(src)
+    if captions:  # the captions stay true of the frames
+        write_json(out / CAPTIONS_NAME, captions)
     with progress_bar(enabled=progress) as bar:
         task = bar.add_task("drop actions", total=len(todo), unit="episodes")
         for path in todo:
