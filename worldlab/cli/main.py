@@ -13,7 +13,7 @@ from rich.table import Table
 from worldlab.cli.agents import agent_app, plan
 from worldlab.cli.bench import bench_app
 from worldlab.cli.data import data_app
-from worldlab.cli.model import evaluate, imagine, map_actions
+from worldlab.cli.model import evaluate, generate, imagine, map_actions
 from worldlab.cli.play import play
 from worldlab.cli.runs import runs_app
 from worldlab.cli.train import train
@@ -30,6 +30,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(runs_app, name="runs")
 app.command()(train)
 app.command()(imagine)
+app.command()(generate)
 app.command()(evaluate)
 app.command("map-actions")(map_actions)
 app.command()(play)

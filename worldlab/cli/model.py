@@ -52,6 +52,33 @@ def imagine(
     console.print(f"[green]{out}[/]: episode {episode}, {context} context frames, then imagined")
 
 
+def generate(
+    run: Path = typer.Argument(..., help="run directory"),
+    out: Path = typer.Option(..., help="output .mp4 or .gif (NAME.json is written beside it)"),
+    frames: int = typer.Option(32, min=1, help="frames to imagine after the prompt"),
+    image: Path | None = typer.Option(None, help="image prompt (image2world)"),
+    video: Path | None = typer.Option(None, help="video prompt: its last --context frames"),
+    context: int = typer.Option(4, min=1, help="prompt frames the model observes"),
+    actions: str = typer.Option("random", help="random, null, or a FILE.npy of actions"),
+    seed: int = typer.Option(0),
+    sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
+) -> None:
+    """Start a world from an image or a video and imagine it onward."""
+    from worldlab.config import parse_assignments
+    from worldlab.evaluate.generate import write_generation
+
+    record = write_generation(
+        run, out, frames, image, video, context, actions, seed,
+        parse_assignments(sample, "--sample"),
+    )  # fmt: skip
+    prompt = record["prompt"]
+    console.print(
+        f"[green]{out}[/]: {prompt['context_frames']} frames of the {prompt['type']} prompt "
+        f"{prompt['file']}, then {frames} imagined ({actions} actions); "
+        f"{Path(out).with_suffix('.json')}"
+    )
+
+
 def evaluate(
     run: Path = typer.Argument(..., help="run directory"),
     data: Path = typer.Option(..., help="held-out dataset"),

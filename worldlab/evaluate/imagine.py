@@ -95,7 +95,7 @@ def imagine_episode(
             f"observations and {context} are context, so 1..{available} steps "
             "can be compared with real frames"
         )
-    spec, device = model.action_spec, model.device
+    spec = model.action_spec
     steps = context + horizon
     if isinstance(actions, str) and actions == "dataset":
         imagined_actions = recorded[context:steps]
@@ -105,7 +105,30 @@ def imagine_episode(
     else:
         imagined_actions = _check_actions(actions, spec, horizon)
     is_first = np.asarray(episode.get("is_first", np.arange(len(obs)) == 0))
+    frames, rewards = dream(
+        model, obs[:context], recorded[:context], is_first[:context], imagined_actions, seed
+    )
+    return {
+        "real": obs[:steps].copy(),
+        "imagined": np.concatenate([obs[:context], frames]),
+        "actions": np.asarray(imagined_actions),
+        "reward": rewards,
+    }
 
+
+def dream(
+    model: WorldModel,
+    obs: np.ndarray,
+    actions: np.ndarray,
+    is_first: np.ndarray,
+    imagined_actions: np.ndarray,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observe ``obs [K, H, W, C]`` (with the ``actions`` that led to them and ``is_first``),
+    then take ``imagined_actions [horizon, ...]`` one by one: the imagined frames
+    ``[horizon, H, W, C] uint8`` and predicted rewards ``[horizon]``. The model's sampling is
+    reproducible under ``seed`` and leaves the global random state as it was."""
+    device = model.device
     was_training = model.training
     model.eval()
     frames, rewards = [], []
@@ -114,26 +137,20 @@ def imagine_episode(
             torch.no_grad(),
             torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []),
         ):
-            torch.manual_seed(seed)  # the model's sampling is reproducible under ``seed``
+            torch.manual_seed(seed)
             state = model.observe(
-                torch.from_numpy(obs[None, :context]).to(device),
-                torch.from_numpy(recorded[None, :context]).to(device),
-                torch.from_numpy(is_first[None, :context]).to(device),
+                torch.from_numpy(np.ascontiguousarray(obs)[None]).to(device),
+                torch.from_numpy(np.ascontiguousarray(actions)[None]).to(device),
+                torch.from_numpy(np.ascontiguousarray(is_first)[None]).to(device),
             )
             step_actions = torch.from_numpy(np.ascontiguousarray(imagined_actions)).to(device)
-            for k in range(horizon):
+            for k in range(len(step_actions)):
                 state, reward, _ = model.step(state, step_actions[k : k + 1])
                 frames.append(model.render(state)[0].cpu().numpy())
                 rewards.append(float(torch.as_tensor(reward).reshape(-1)[0]))
     finally:
         model.train(was_training)
-    imagined = np.concatenate([obs[:context], np.stack(frames).astype(np.uint8)])
-    return {
-        "real": obs[:steps].copy(),
-        "imagined": imagined,
-        "actions": np.asarray(imagined_actions),
-        "reward": np.array(rewards, np.float32),
-    }
+    return np.stack(frames).astype(np.uint8), np.array(rewards, np.float32)
 
 
 def comparison_frames(

@@ -1,0 +1,131 @@
+"""Worlds started from a prompt: an image (image2world) or a video clip (video2world).
+
+``prompt_frames`` turns the prompt into context frames at the model's size: an image
+is centre-cropped, resized and held for ``context`` frames (as ``worldlab play`` does
+with an uploaded image); a video is decoded and its last ``context`` frames are kept.
+``generate`` lets the model observe them (with null actions: nothing led to them) and
+imagine ``frames`` more under the chosen actions. ``write_generation`` writes the video
+and, beside it, ``NAME.json`` with the prompt, actions, seed and sampling settings.
+
+Every family takes these prompts through its ordinary ``observe``/``step``; text prompts
+need a text-conditioned model, which no family offers yet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+import worldlab
+from worldlab.data import write_video
+from worldlab.data.import_video import VideoReadError, read_video, square_frame
+from worldlab.errors import WorldlabError
+from worldlab.evaluate.imagine import _check_actions, dream
+from worldlab.models import WorldModel
+
+
+def prompt_frames(
+    size: int, image: str | Path | None = None, video: str | Path | None = None, context: int = 4
+) -> np.ndarray:
+    """Context frames ``[K, size, size, 3] uint8`` from exactly one of ``image``/``video``."""
+    if (image is None) == (video is None):
+        raise WorldlabError("give exactly one prompt: --image FILE or --video FILE")
+    if context < 1:
+        raise WorldlabError(f"--context must be at least 1 frame, got {context}")
+    if image is not None:
+        try:
+            with Image.open(image) as picture:
+                frame = square_frame(picture.convert("RGB"), size)
+        except (OSError, ValueError) as error:
+            raise WorldlabError(f"cannot read the image prompt {image}: {error}") from None
+        return np.repeat(frame[None], context, axis=0)
+    try:
+        frames = [frame for frame, *_ in read_video(Path(video), size)]
+    except VideoReadError as error:
+        raise WorldlabError(f"cannot read the video prompt {video}: {error}") from None
+    if not frames:
+        raise WorldlabError(f"the video prompt {video} holds no frames")
+    return np.stack(frames[-context:]).astype(np.uint8)
+
+
+def _null_actions(model: WorldModel, count: int) -> np.ndarray:
+    spec = model.action_spec
+    if spec.kind == "discrete":
+        return np.zeros(count, np.int64)
+    return np.zeros((count, spec.dims if spec.kind == "continuous" else 0), np.float32)
+
+
+def generate(
+    model: WorldModel, context: np.ndarray, frames: int, actions: Any = "random", seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Observe ``context`` frames, then imagine ``frames`` more under ``actions``:
+    ``"random"`` (seeded), ``"null"`` (the null action every step), or an array or
+    ``.npy`` file of at least ``frames`` actions. Returns ``frames [K + frames, H, W, C]``
+    (the context first), the ``actions`` taken and the predicted ``reward``."""
+    if frames < 1:
+        raise WorldlabError(f"--frames must be at least 1, got {frames}")
+    context = np.asarray(context, np.uint8)
+    if tuple(context.shape[1:]) != tuple(model.obs_shape):
+        raise WorldlabError(
+            f"prompt frames are {list(context.shape[1:])}, the model takes {list(model.obs_shape)}"
+        )
+    if isinstance(actions, str) and actions == "random":
+        generator = torch.Generator().manual_seed(seed)
+        chosen = model.action_spec.random((frames,), generator=generator).numpy()
+    elif isinstance(actions, str) and actions == "null":
+        chosen = _null_actions(model, frames)
+    else:
+        chosen = _check_actions(actions, model.action_spec, frames)
+    first = np.arange(len(context)) == 0
+    imagined, reward = dream(
+        model, context, _null_actions(model, len(context)), first, chosen, seed
+    )
+    return {"frames": np.concatenate([context, imagined]), "actions": chosen, "reward": reward}
+
+
+def write_generation(
+    run: str | Path,
+    out: str | Path,
+    frames: int,
+    image: str | Path | None = None,
+    video: str | Path | None = None,
+    context: int = 4,
+    actions: Any = "random",
+    seed: int = 0,
+    sampling: dict[str, Any] | None = None,
+    fps: int = 15,
+    scale: int = 4,
+) -> dict[str, Any]:
+    """Generate from a prompt with the model in ``run`` and write ``out`` (.mp4/.gif) and
+    ``out`` with ``.json``: what was generated from what. Returns that record."""
+    model = worldlab.load(run)
+    prompt = prompt_frames(model.obs_shape[0], image, video, context)
+    if model.obs_shape[-1] != 3:
+        raise WorldlabError("prompts are RGB images or videos; this model is not RGB")
+    with model.sampling(**(sampling or {})):
+        result = generate(model, prompt, frames, actions, seed)
+        settings = model.sampling_settings()
+    out = write_video(result["frames"], out, fps=fps, scale=scale)
+    record = {
+        "run": str(run),
+        "family": model.family,
+        "prompt": {
+            "type": "image" if image is not None else "video",
+            "file": str(image if image is not None else video),
+            "context_frames": len(prompt),
+        },
+        "frames": frames,
+        "actions": actions if isinstance(actions, str) else "given",
+        "action_values": np.asarray(result["actions"]).tolist(),
+        "seed": seed,
+        "sampling": settings,
+        "video": str(out),
+        "worldlab_version": worldlab.__version__,
+    }
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
