@@ -326,13 +326,12 @@ def random_action_map(codes: int, real_action: dict[str, Any], seed: int) -> Act
 
 def _card(kind, dataset, policy, config, record, **extra) -> dict[str, Any]:
     manifest = dataset.manifest
-    lengths = [len(dataset.episode(i)["obs"]) - 1 for i in range(len(dataset))]
     return {
         "agent": kind,
         "env_id": manifest.env_id,
         "env_kwargs": manifest.env_kwargs,
         "obs_shape": list(dataset.obs_shape),
-        "episode_steps": max(lengths),  # evaluation cuts episodes here, as the data was
+        "episode_steps": max(dataset.lengths) - 1,  # evaluation cuts episodes here, as the data
         "classes": policy.classes,
         "imitation": dataclasses.asdict(config),
         "training": record,
