@@ -176,6 +176,7 @@ def train_latent_bc(
     _check_frames(video_data, model.obs_shape, "the expert video")
     if labels > 0 and labelled is None:
         raise WorldlabError("--labels N > 0 needs --labelled DIR, episodes with real actions")
+    labelled_data = None if labelled is None else _open(labelled, "the labelled data", True)
     codes = int(model.action_spec.n)
     if policy_from is not None:
         reused = load_imitation_agent(policy_from)
@@ -194,17 +195,15 @@ def train_latent_bc(
             data, codes, config.frames, config.updates, config.batch_size, config.lr,
             config.seed, progress,
         )  # fmt: skip
-    action_map, decoder = _latent_to_real(model, policy, video_data, labelled, labels, config)
+    action_map, decoder = _latent_to_real(model, policy, video_data, labelled_data, labels, config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     action_map.save(out / ACTION_MAP_NAME)
     if decoder is not None:
         _write_weights(out / DECODER_FILE, decoder)
-    # The world it acts in: the labelled data's (imported video names no world).
-    home = video_data if labelled is None else _open(labelled, "the labelled data", True)
     card = _card(
         "latent-bc",
-        home,
+        video_data if labelled_data is None else labelled_data,  # the world it acts in
         policy,
         config,
         record,
@@ -225,12 +224,12 @@ def _latent_to_real(
     model: WorldModel,
     policy: FramePolicy,
     video_data: EpisodeDataset,
-    labelled: str | Path | None,
+    labelled_data: EpisodeDataset | None,
     labels: int,
     config: ImitationConfig,
 ) -> tuple[ActionMap, nn.Linear | None]:
     """From codes to real actions, fitted on ``labels`` transitions drawn from
-    ``labelled`` and scored on the rest: the majority map per code, and the decoder that
+    ``labelled_data`` and scored on the rest: the majority map per code, and the decoder that
     reads the policy's features out as real actions. Without labels: a map drawn at
     random, and no decoder."""
     codes = int(model.action_spec.n)
@@ -238,7 +237,6 @@ def _latent_to_real(
         action_map = random_action_map(codes, _world_action(video_data), config.seed)
         action_map.metrics.update(labels=0)
         return action_map, None
-    labelled_data = _open(labelled, "the labelled data", needs_actions=True)
     _check_frames(labelled_data, model.obs_shape, "the labelled data")
     pairs, reals = latent_transitions(model, labelled_data, config.frames, progress=False)
     chosen = draw_labelled(len(pairs), labels, config.seed)

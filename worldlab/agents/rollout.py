@@ -27,9 +27,7 @@ Policy = Callable[[Any], torch.Tensor]
 
 def null_action(model: WorldModel) -> np.ndarray:
     """The action stored with an episode's first frame (nothing led to it)."""
-    if model.action_spec.kind == "discrete":
-        return np.zeros((), np.int64)
-    return np.zeros(model.action_spec.dims, np.float32)
+    return model.action_spec.null().numpy()
 
 
 def world_of(model: WorldModel, env_id: str | None, env_kwargs: dict | None):

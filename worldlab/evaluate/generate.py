@@ -53,13 +53,6 @@ def prompt_frames(
     return np.stack(frames[-context:]).astype(np.uint8)
 
 
-def _null_actions(model: WorldModel, count: int) -> np.ndarray:
-    spec = model.action_spec
-    if spec.kind == "discrete":
-        return np.zeros(count, np.int64)
-    return np.zeros((count, spec.dims if spec.kind == "continuous" else 0), np.float32)
-
-
 def generate(
     model: WorldModel, context: np.ndarray, frames: int, actions: Any = "random", seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -78,12 +71,12 @@ def generate(
         generator = torch.Generator().manual_seed(seed)
         chosen = model.action_spec.random((frames,), generator=generator).numpy()
     elif isinstance(actions, str) and actions == "null":
-        chosen = _null_actions(model, frames)
+        chosen = model.action_spec.null((frames,)).numpy()
     else:
         chosen = _check_actions(actions, model.action_spec, frames)
     first = np.arange(len(context)) == 0
     imagined, reward = dream(
-        model, context, _null_actions(model, len(context)), first, chosen, seed
+        model, context, model.action_spec.null((len(context),)).numpy(), first, chosen, seed
     )
     return {"frames": np.concatenate([context, imagined]), "actions": chosen, "reward": reward}
 

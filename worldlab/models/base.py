@@ -121,6 +121,14 @@ class ActionSpec:
             torch.rand((*shape, width), generator=generator, device=device) * 2 - 1
         )
 
+    def null(self, shape: tuple[int, ...] = ()) -> torch.Tensor:
+        """The null action (what an episode's first frame is stored with), batch ``shape``:
+        ``0`` for discrete actions, zeros ``[*shape, dims]`` otherwise."""
+        if self.kind == "discrete":
+            return torch.zeros(shape, dtype=torch.int64)
+        width = self.dims if self.kind == "continuous" else 0
+        return torch.zeros((*shape, width), dtype=torch.float32)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
