@@ -144,12 +144,15 @@ class EpisodeDataset:
         out["is_first"][0] = start == 0
         return out
 
+    # -- sampling --------------------------------------------------------------------
     def sample(
         self,
         batch_size: int,
         length: int,
         rng: np.random.Generator | None = None,
         cross_episodes: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> dict[str, np.ndarray]:
         """Sample ``batch_size`` random windows of ``length`` observations.
 
@@ -157,31 +160,57 @@ class EpisodeDataset:
         shorter than ``length`` are never drawn); with it, windows run on into the
         next episode, marked by ``is_first`` (Dreamer's replay does this), so any
         episode length works.
+
+        Sharded (``world_size > 1``): ``rng`` draws one set of ``world_size × batch_size``
+        windows, the same on every rank given the same seed, and rank ``r`` returns its
+        ``r``-th slice, so ranks never share a window and their slices laid end to end are
+        the batch one process would draw with ``world_size × batch_size``.
+        """
+        rng = rng if rng is not None else np.random.default_rng()
+        if not 0 <= rank < world_size:
+            raise DatasetError(f"rank {rank} is outside a world of {world_size} processes")
+        starts = self.window_starts(world_size * batch_size, length, rng, cross_episodes)
+        return self.windows(starts[rank * batch_size : (rank + 1) * batch_size], length)
+
+    def window_starts(
+        self, count: int, length: int, rng: np.random.Generator, cross_episodes: bool = False
+    ) -> np.ndarray:
+        """Starts ``[count] int64`` of random windows, as positions in the dataset's
+        observations laid end to end (episode by episode, in file order).
+
+        Every candidate start is equally likely: without ``cross_episodes`` those whose
+        window of ``length`` fits inside its episode, with it every observation. Starts
+        are drawn without replacement, so no window comes twice while the dataset has at
+        least ``count`` candidates; with fewer, each is used once, in random order, before
+        any repeats (and so on), so windows repeat only as often as they must.
         """
         self.refresh()
-        rng = rng if rng is not None else np.random.default_rng()
         if not self.paths:
             raise DatasetError(f"{self.root} has no readable episodes to sample from")
         if cross_episodes:
-            windows = [
-                self._crossing_window(int(rng.integers(0, self._cumulative[-1])), length)
-                for _ in range(batch_size)
-            ]
-        else:
-            lengths = np.array(self.lengths)
-            starts = np.maximum(lengths - length + 1, 0)
-            if starts.sum() == 0:
-                raise DatasetError(
-                    f"no episode in {self.root} has {length} observations (longest: "
-                    f"{lengths.max()}); sample shorter windows or collect longer episodes"
-                )
-            chosen = rng.choice(len(self.paths), size=batch_size, p=starts / starts.sum())
-            windows = [
-                self._window(self.paths[i], int(rng.integers(0, starts[i])), length) for i in chosen
-            ]
+            return _distinct(rng, int(self._cumulative[-1]), count)
+        lengths = np.array(self.lengths)
+        per_episode = np.maximum(lengths - length + 1, 0)
+        if per_episode.sum() == 0:
+            raise DatasetError(
+                f"no episode in {self.root} has {length} observations (longest: "
+                f"{lengths.max()}); sample shorter windows or collect longer episodes"
+            )
+        candidates = _distinct(rng, int(per_episode.sum()), count)
+        # Candidate i is the i-th fitting start, counted over episodes in order.
+        ends = np.cumsum(per_episode)
+        episode = np.searchsorted(ends, candidates, side="right")
+        return self._cumulative[episode] + candidates - (ends - per_episode)[episode]
+
+    def windows(self, starts: np.ndarray, length: int) -> dict[str, np.ndarray]:
+        """The windows of ``length`` observations at ``starts`` (from ``window_starts``),
+        stacked: ``obs [len(starts), length, H, W, C]`` and so on (see the class)."""
+        windows = [self._window_at(int(start), length) for start in starts]
         return {key: np.stack([w[key] for w in windows]) for key in windows[0]}
 
-    def _crossing_window(self, flat_start: int, length: int) -> dict[str, np.ndarray]:
+    def _window_at(self, flat_start: int, length: int) -> dict[str, np.ndarray]:
+        """The window at a position of the observations laid end to end; it runs on into the
+        next episode (the last into the first) where its own ends."""
         pieces, remaining = [], length
         episode = int(np.searchsorted(self._cumulative, flat_start, side="right") - 1)
         offset = flat_start - int(self._cumulative[episode])
@@ -191,9 +220,20 @@ class EpisodeDataset:
             pieces.append(self._window(path, offset, take))
             remaining -= take
             episode, offset = episode + 1, 0
+        if len(pieces) == 1:
+            return pieces[0]
         return {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
 
 
 def episode_index(path: Path) -> int:
     """``ep_000012.npz`` → 12."""
     return int(Path(path).stem.split("_")[1])
+
+
+def _distinct(rng: np.random.Generator, population: int, count: int) -> np.ndarray:
+    """``count`` of ``range(population)`` without replacement; beyond ``population``, further
+    random orders of the whole range follow."""
+    if count <= population:
+        return rng.choice(population, size=count, replace=False)
+    rounds = -(-count // population)
+    return np.concatenate([rng.permutation(population) for _ in range(rounds)])[:count]

@@ -38,17 +38,22 @@ def checkpoint_dirs(run: Path) -> list[Path]:
 
 
 def save_checkpoint(
-    run: Path, step: int, model: torch.nn.Module, trainer_state: dict[str, Any], keep: int = 2
+    run: Path,
+    step: int,
+    model: torch.nn.Module | dict[str, torch.Tensor],
+    trainer_state: dict[str, Any],
+    keep: int = 2,
 ) -> Path:
+    """Write ``step_N/`` atomically; ``model`` is the model or its full state dict (the
+    weights gathered from every shard, under FSDP)."""
     root = Path(run) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = root / f".tmp-step_{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
-    }
+    state = model if isinstance(model, dict) else model.state_dict()
+    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
     save_file(weights, tmp / "model.safetensors")
     torch.save(trainer_state, tmp / "trainer.pt")
     write_meta(tmp, step)  # records every file above: write any new one before this line

@@ -16,11 +16,14 @@ from typing import Any
 
 from worldlab.errors import WorldlabError
 
+STRATEGIES = ("ddp", "fsdp")
+
 
 @dataclasses.dataclass
 class TrainConfig:
-    steps: int = 1000  # gradient steps in total (not per call)
-    batch_size: int = 16
+    steps: int = 1000  # optimizer steps in total (not per call)
+    batch_size: int = 16  # windows per micro-batch on each process
+    accumulate: int = 1  # micro-batches per optimizer step: batch_size × accumulate × processes
     seq_len: int = 64  # observations per training window
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -33,6 +36,21 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (with a checkpoint) after this much training time
     cross_episodes: bool = True  # windows may run across episode boundaries (is_first)
     observation: str = "pixels"  # pixels | state (the ground-truth state vectors)
+    strategy: str = "ddp"  # under torchrun: ddp (a replica per process) | fsdp (sharded)
+
+    def check(self) -> None:
+        """A clear error for values no run can train with."""
+        if self.accumulate < 1:
+            raise WorldlabError(
+                f"train.accumulate must be a whole number ≥ 1 (micro-batches per optimizer "
+                f"step), got {self.accumulate}"
+            )
+        if self.strategy not in STRATEGIES:
+            raise WorldlabError(
+                f"train.strategy must be one of {', '.join(STRATEGIES)}, got '{self.strategy}': "
+                "ddp keeps a whole replica on every process, fsdp shards weights, gradients "
+                "and optimizer state across them"
+            )
 
 
 # Fields that may differ on --resume: they change how a run proceeds, not what it trains.
@@ -46,6 +64,7 @@ RESUMABLE_FIELDS = {
     "train.max_minutes",
     "train.compile",
     "train.precision",
+    "train.strategy",  # DDP and FSDP compute the same step; checkpoints are the same files
     "data.path",
 }
 

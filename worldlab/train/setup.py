@@ -67,6 +67,7 @@ def prepare_run(
     model_config, preset = family_config(family_class, preset)
     train_config = TrainConfig()
     apply_overrides({"model": model_config, "train": train_config}, overrides)
+    train_config.check()
     manifest = dataset.manifest
     obs_shape = list(manifest.obs_shape)
     if train_config.observation == "state":
