@@ -12,6 +12,7 @@ from rich.table import Table
 
 from worldlab.cli.agents import agent_app, plan
 from worldlab.cli.bench import bench_app
+from worldlab.cli.curate import curate
 from worldlab.cli.data import data_app
 from worldlab.cli.model import evaluate, generate, imagine, map_actions
 from worldlab.cli.play import play
@@ -35,6 +36,7 @@ app.command()(evaluate)
 app.command("map-actions")(map_actions)
 app.command()(play)
 app.command()(plan)
+app.command()(curate)
 console = Console()
 
 

@@ -1,0 +1,79 @@
+"""Stage 4 of curation: which clips to keep. Filters on the measures, near-duplicate
+removal by perceptual hash, and optional k-means clustering of the kept clips."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worldlab.curate.config import CurateConfig
+from worldlab.curate.score import hash_bits
+
+# Reasons a clip is dropped, in the order they are checked (the first that applies is the
+# clip's reason; every one that applies is recorded). Files and shots have their own.
+UNREADABLE = "unreadable"  # the file cannot be decoded
+SHORT = "short"  # a shot shorter than --min-shot-seconds or than one clip
+DARK, STATIC, LOW_MOTION = "too dark", "static", "low motion"
+TOO_FAST, BLURRY, DUPLICATE = "too fast", "blurry", "duplicate"
+REASONS = (UNREADABLE, SHORT, DARK, STATIC, LOW_MOTION, TOO_FAST, BLURRY, DUPLICATE)
+
+
+def failed_filters(measures: dict, config: CurateConfig) -> list[str]:
+    """Every filter the clip fails, in ``REASONS`` order (empty: it passes)."""
+    checks = [
+        (DARK, measures["brightness"] < config.min_brightness),
+        (STATIC, measures["motion"] < config.static_motion),
+        (LOW_MOTION, config.static_motion <= measures["motion"] < config.min_motion),
+        (TOO_FAST, measures["coherence"] < config.min_coherence),
+        (BLURRY, measures["sharpness"] < config.min_sharpness),
+    ]
+    return [reason for reason, failed in checks if failed]
+
+
+def near_duplicates(hashes: list[str], groups: list[str], distance: int) -> dict[int, int]:
+    """``{clip: the earlier clip it duplicates}``, greedily in the order given.
+
+    A clip duplicates a kept clip of *another* group (shot) when their 64-bit perceptual
+    hashes differ in at most ``distance`` bits; clips of one shot are consecutive moments,
+    never copies of each other, so they are not compared.
+    """
+    bits = hash_bits(hashes)
+    duplicates: dict[int, int] = {}
+    kept: list[int] = []
+    for index in range(len(hashes)):
+        if kept:
+            others = [k for k in kept if groups[k] != groups[index]]
+            if others:
+                distances = (bits[others] != bits[index]).sum(axis=1)
+                nearest = int(np.argmin(distances))
+                if distances[nearest] <= distance:
+                    duplicates[index] = others[nearest]
+                    continue
+        kept.append(index)
+    return duplicates
+
+
+def kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 50) -> np.ndarray:
+    """Cluster labels ``[n]`` of ``points [n, d]`` (k-means++ start, Lloyd iterations)."""
+    n = len(points)
+    k = min(k, n)
+    if k <= 1:
+        return np.zeros(n, np.int64)
+    rng = np.random.default_rng(seed)
+    centres = [points[rng.integers(n)]]
+    for _ in range(k - 1):
+        squared = ((points[:, None] - np.array(centres)[None]) ** 2).sum(-1).min(axis=1)
+        total = squared.sum()
+        choice = rng.choice(n, p=squared / total) if total > 0 else rng.integers(n)
+        centres.append(points[choice])
+    centres = np.array(centres)
+    labels = np.zeros(n, np.int64)
+    for _ in range(iterations):
+        labels_new = ((points[:, None] - centres[None]) ** 2).sum(-1).argmin(axis=1)
+        if _ > 0 and (labels_new == labels).all():
+            break
+        labels = labels_new
+        for cluster in range(k):
+            members = points[labels == cluster]
+            if len(members):
+                centres[cluster] = members.mean(axis=0)
+    return labels
