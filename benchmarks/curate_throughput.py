@@ -1,9 +1,10 @@
 """`worldlab curate` throughput: Ray Data against the single-process loop, same footage.
 
-    python benchmarks/curate_throughput.py [--videos 16] [--repeats 3] [--workers 1 2]
+    python benchmarks/curate_throughput.py [--videos 16] [--scale 4] [--repeats 3] [--workers 1 2]
 
-Writes synthetic footage (tests/curate/footage.py: 160 × 96 at 20 fps, three 4-second
-shots per video, one video in four static), then curates it into a fresh directory with
+Writes synthetic footage (tests/curate/footage.py, scaled up ``--scale`` times from
+160 × 96: 640 × 384 by default; 20 fps, three 4-second shots per video, one video in
+four static), then curates it into a fresh directory with
 ``--engine local`` and with ``--engine ray --workers N`` for each N, ``--repeats`` times
 each, interleaved. Reports the median clips/s of each (curation time, without Ray's
 start-up, which is printed apart), and each Ray setting's ratio to the loop.
@@ -29,7 +30,7 @@ from footage import moving_scene, write_video  # noqa: E402
 from worldlab.curate import CurateConfig, curate  # noqa: E402
 
 
-def make_footage(folder: Path, videos: int) -> None:
+def make_footage(folder: Path, videos: int, scale: int = 1) -> None:
     rng = np.random.default_rng(0)
     for index in range(videos):
         shots = [
@@ -43,7 +44,10 @@ def make_footage(folder: Path, videos: int) -> None:
             )
             for shot in range(3)
         ]
-        write_video(folder / f"video_{index:03d}.mp4", np.concatenate(shots))
+        frames = np.concatenate(shots)
+        if scale > 1:
+            frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+        write_video(folder / f"video_{index:03d}.mp4", frames)
 
 
 def run(footage: Path, engine: str, workers: int | None) -> dict:
@@ -60,13 +64,14 @@ def run(footage: Path, engine: str, workers: int | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}, "
           f"{__import__('os').cpu_count()} cores")  # fmt: skip
     footage = Path(tempfile.mkdtemp(prefix="curate-footage-"))
-    make_footage(footage, args.videos)
+    make_footage(footage, args.videos, args.scale)
     settings = [("local", None)] + [("ray", w) for w in args.workers]
     results: dict = {s: [] for s in settings}
     for repeat in range(args.repeats):
@@ -77,7 +82,8 @@ def main() -> None:
             print(f"  {repeat}: {engine} {workers or ''}: {summary['clips']} clips in {took}")
     shutil.rmtree(footage)
     base = statistics.median(s["clips_per_second"] for s in results[("local", None)])
-    print(f"\n{args.videos} videos, {args.videos * 12} s of footage, median of {args.repeats}")
+    size = f"{160 * args.scale}×{96 * args.scale}"
+    print(f"\n{args.videos} videos of {size}, {args.videos * 12} s, median of {args.repeats}")
     print("| engine | clips/s | × one process | start-up + finish (s) |")
     print("|---|---|---|---|")
     for (engine, workers), summaries in results.items():

@@ -62,14 +62,6 @@ def perceptual_hash(frame: np.ndarray) -> str:
     return str(imagehash.phash(Image.fromarray(frame)))
 
 
-def hash_bits(hashes: list[str]) -> np.ndarray:
-    """Hex hashes → ``[n, 64] bool`` (for Hamming distances)."""
-    if not hashes:
-        return np.zeros((0, 64), bool)
-    as_bytes = np.array([list(bytes.fromhex(h)) for h in hashes], np.uint8)
-    return np.unpackbits(as_bytes, axis=1).astype(bool)
-
-
 def embedding(frame: np.ndarray) -> list[float]:
     thumb = np.asarray(Image.fromarray(frame).convert("L").resize((8, 8), Image.Resampling.BOX))
     thumb = thumb.astype(np.float32).ravel()
