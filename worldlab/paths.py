@@ -6,6 +6,9 @@ from pathlib import Path
 
 from worldlab.errors import WorldlabError, explain_os_error
 
+# Written into a run directory by `worldlab bench planning-horizon`, read by the leaderboard.
+PLANNING_HORIZON_FILE = "planning_horizon.json"
+
 
 def output_dir(path: str | Path, what: str) -> Path:
     """Create (or reuse) directory ``path`` to write ``what`` into; a clear error when it is

@@ -221,7 +221,10 @@ class ActorCritic(nn.Module):
         actions, rewards, continues = [], [], []
         for _ in range(self.config.horizon):
             if grad:
-                action = self.actor(features[-1]).rsample().clamp(-1, 1)
+                # Into [-1, 1] by a stop-gradient rescale, as DreamerV3 does: clamp(-1, 1)
+                # would give every sample beyond the bounds a zero gradient.
+                raw = self.actor(features[-1]).rsample()
+                action = raw / raw.detach().abs().clamp(min=1)
             else:
                 # The raw sample: REINFORCE scores its log-probability (the model clamps it).
                 action = self.actor(features[-1]).sample()

@@ -77,3 +77,60 @@ def leaderboard(
     written = write_leaderboard(board, out)
     console.print(leaderboard_markdown(board), markup=False, soft_wrap=True)
     console.print("written: " + ", ".join(f"[green]{path}[/]" for path in written))
+
+
+@bench_app.command("planning-horizon")
+def planning_horizon(
+    run: Path = typer.Argument(..., help="run directory of a model with a reward head"),
+    env: str | None = typer.Option(None, help="world to act in (default: the run's own)"),
+    horizons: str = typer.Option("1,2,4,8,16", help="MPC horizons to sweep, comma-separated"),
+    episodes: int = typer.Option(20, min=2, help="real episodes per horizon (same seeds)"),
+    max_steps: int | None = typer.Option(None, min=1, help="cut episodes after N steps"),
+    method: str = typer.Option("mppi", help="mppi or cem"),
+    iterations: int = typer.Option(6, min=1),
+    samples: int = typer.Option(256, min=1, help="action sequences per iteration"),
+    elites: int = typer.Option(32, min=1),
+    seed: int = typer.Option(0),
+    plot: Path | None = typer.Option(None, help="plot (default RUN/planning_horizon.png)"),
+) -> None:
+    """How far ahead planning with the model stays useful: real return of MPC against its
+    horizon, beside random actions; the longest horizon that still beats the best shorter
+    one (paired 95% CI). Saves RUN/planning_horizon.json, which the leaderboard shows."""
+    import worldlab
+    from worldlab.agents.planning import PlannerConfig
+    from worldlab.agents.planning_horizon import planning_horizon as sweep
+    from worldlab.agents.planning_horizon import plot_result, save_result
+    from worldlab.errors import WorldlabError
+
+    try:
+        chosen = tuple(int(h) for h in horizons.split(","))
+    except ValueError:
+        raise WorldlabError(f"--horizons must be integers like 1,2,4,8, got '{horizons}'") from None
+    model = worldlab.load(run)
+    planner = PlannerConfig(method=method, iterations=iterations, samples=samples, elites=elites)
+    result = sweep(model, env, chosen, episodes, planner, max_steps, seed)
+    saved = save_result(run, result)
+    picture = plot_result(result, plot or Path(run) / "planning_horizon.png")
+
+    def ci(value) -> str:
+        return "" if value is None else f" ± {value:.2f}"
+
+    random = result["random"]
+    console.print(f"{result['env_id']}, {episodes} episodes per horizon (seeds {seed}…)")
+    console.print(f"  random actions: return {random['mean_return']:.2f}{ci(random['return_ci'])}")
+    for row in result["horizons"]:
+        gain = row.get("gain_over_best_shorter")
+        versus = (
+            f"   vs h={gain['vs']}: {gain['mean']:+.2f}{ci(gain['ci'])}"
+            f" ({'better' if row['improves'] else 'no better'})"
+            if gain
+            else ""
+        )
+        console.print(
+            f"  h={row['horizon']:>3}: return {row['mean_return']:.2f}{ci(row['return_ci'])}, "
+            f"success {row['success_rate']:.0%}{versus}"
+        )
+    console.print(
+        f"[bold]planning horizon: {result['planning_horizon']}[/] (best mean return at "
+        f"h={result['best_horizon']}); [green]{saved}[/], [green]{picture}[/]"
+    )

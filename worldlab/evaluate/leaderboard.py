@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from worldlab.data.dataset import EpisodeDataset
-from worldlab.data.episode import atomic_write_bytes
+from worldlab.data.episode import atomic_write_bytes, read_json
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.open_loop import evaluate_open_loop
 from worldlab.evaluate.physics.section import has_physics, physics_section
 from worldlab.evaluate.run import training_mean_frame
-from worldlab.paths import output_dir
+from worldlab.paths import PLANNING_HORIZON_FILE, output_dir
 
 METRICS = (  # (key, column label, digits)
     ("psnr", "PSNR (dB) ↑", 2),
@@ -116,10 +116,11 @@ def build_leaderboard(
 
     if not runs:
         raise WorldlabError("give at least one run directory")
-    models = {}
+    models, planning = {}, {}
     for run in runs:
         model = worldlab.load(run)
-        models[_unique(f"{model.run_config['family']} ({Path(run).name})", models)] = model
+        name = _unique(f"{model.run_config['family']} ({Path(run).name})", models)
+        models[name], planning[name] = model, _planning_horizon(Path(run))
     options = dict(horizon=horizon, context=context, episodes=episodes, starts=starts, seed=seed)
     splits = {"in distribution": Path(data)}
     for path in ood or []:
@@ -138,7 +139,17 @@ def build_leaderboard(
         "options": options,
         "table": table,
         "ood_gap": gaps,
+        "planning_horizon": planning,
     }
+
+
+def _planning_horizon(run: Path) -> dict[str, Any] | None:
+    """What ``worldlab bench planning-horizon`` measured for ``run``, if it was run."""
+    path = run / PLANNING_HORIZON_FILE
+    if not path.exists():
+        return None
+    record = read_json(path, "", "rerun `worldlab bench planning-horizon` on the run")
+    return {key: record[key] for key in ("planning_horizon", "best_horizon", "env_id", "episodes")}
 
 
 def _format(value: float | None, digits: int) -> str:
@@ -161,6 +172,22 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
         lines += ["", "OOD gap (position error on the split / in distribution):", ""]
         for run, gaps in board["ood_gap"].items():
             text = ", ".join(f"{split} {_format(gap, 1)}×" for split, gap in gaps.items())
+            lines.append(f"- {run}: {text}")
+    planning = board.get("planning_horizon") or {}
+    if planning:
+        lines += [
+            "",
+            "Planning horizon (`worldlab bench planning-horizon`: the longest MPC horizon",
+            "whose real return beats the best shorter one, paired 95% CI):",
+            "",
+        ]
+        for run, found in planning.items():
+            text = (
+                f"{found['planning_horizon']} (best return at {found['best_horizon']}; "
+                f"{found['env_id']}, {found['episodes']} episodes)"
+                if found
+                else "not measured"
+            )
             lines.append(f"- {run}: {text}")
     return "\n".join(lines) + "\n"
 
