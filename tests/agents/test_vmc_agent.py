@@ -8,12 +8,12 @@ from worldlab.agents.rollout import play_in_world
 from worldlab.agents.vmc import (
     LinearController,
     VMCAgentConfig,
-    agent_config,
     dream_fitness,
     evolve_controller,
     load_agent,
     train_vmc_agent,
 )
+from worldlab.agents.vmc import vmc_agent_config as agent_config
 from worldlab.errors import WorldlabError
 from worldlab.models import ActionSpec, WorldModel
 

@@ -82,7 +82,7 @@ def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], d
     return model_overrides, settings
 
 
-def agent_config(settings: dict[str, Any]) -> VMCAgentConfig:
+def vmc_agent_config(settings: dict[str, Any]) -> VMCAgentConfig:
     """A ``VMCAgentConfig`` from keyword settings, with a clear error for unknown names."""
     fields = {f.name for f in dataclasses.fields(VMCAgentConfig)}
     unknown = sorted(set(settings) - fields)

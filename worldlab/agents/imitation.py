@@ -33,12 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from worldlab.agents.frame_policy import (
-    FrameHistory,
     FramePolicy,
     Transitions,
     episode_transitions,
@@ -46,9 +44,18 @@ from worldlab.agents.frame_policy import (
     fit_frame_policy,
     policy_features,
 )
-from worldlab.agents.rollout import run_episodes
+from worldlab.agents.imitation_agent import (  # noqa: F401  (acting: imported from here too)
+    AGENT_FILE,
+    DECODER_FILE,
+    IMITATION_KINDS,
+    POLICY_FILE,
+    ImitationAgent,
+    evaluate_imitation,
+    load_imitation_agent,
+)
+from worldlab.agents.kinds import TrainRequest
 from worldlab.data.dataset import EpisodeDataset
-from worldlab.data.episode import atomic_write_bytes, read_json, write_json
+from worldlab.data.episode import atomic_write_bytes, write_json
 from worldlab.data.manifest import action_spec
 from worldlab.errors import WorldlabError
 from worldlab.evaluate.action_map import (
@@ -61,9 +68,6 @@ from worldlab.evaluate.action_map import (
 from worldlab.models.base import WorldModel
 from worldlab.train.integrity import sha256_of
 from worldlab.worlds import make_env
-
-IMITATION_KINDS = ("bc", "latent-bc")
-AGENT_FILE, POLICY_FILE, DECODER_FILE = "agent.json", "policy.safetensors", "decoder.safetensors"
 
 
 @dataclasses.dataclass
@@ -349,89 +353,36 @@ def _save(out: Path, policy: FramePolicy, card: dict[str, Any]) -> None:
     write_json(out / AGENT_FILE, card)  # last: a run with a card is complete
 
 
-def _read_weights(run: Path, name: str, digest: str | None) -> dict[str, torch.Tensor]:
-    path = run / name
-    if not path.is_file():
-        raise WorldlabError(f"{path} is missing; retrain the agent into {run}")
-    if sha256_of(path) != digest:
-        raise WorldlabError(f"{path} fails its checksum (damaged); retrain the agent into {run}")
-    return load_safetensors(path.read_bytes())
+# -- from the command line ------------------------------------------------------------------
+def _config(request: TrainRequest) -> ImitationConfig:
+    from worldlab.train.config import apply_overrides
+
+    config = ImitationConfig(seed=request.seed)
+    apply_overrides({"imitation": config}, request.overrides)
+    return config
 
 
-# -- acting -------------------------------------------------------------------------------
-DECODES = ("decoder", "map")
+def train_latent_bc_requested(kind: str, request: TrainRequest) -> dict[str, Any]:
+    """``worldlab agent train latent-bc``, then the policy scored in the real world."""
+    config = _config(request)
+    if request.video is None or request.model is None:
+        raise WorldlabError(
+            "latent-bc learns from video through a latent-action model: give --video DIR "
+            "and --model GENIE_RUN (and --labelled DIR --labels N to map its codes)"
+        )
+    train_latent_bc(
+        request.video, request.model, request.labelled, request.labels or 0, request.out,
+        config, progress=request.progress, policy_from=request.policy_from,
+    )  # fmt: skip
+    return evaluate_imitation(request.out, request.eval_episodes, progress=request.progress)
 
 
-@dataclasses.dataclass
-class ImitationAgent:
-    """A bc or latent-bc run, loaded: ``actions(stacks)`` gives real actions."""
-
-    card: dict[str, Any]
-    policy: FramePolicy
-    action_map: ActionMap | None = None  # latent BC: codes → real actions, by majority
-    decoder: nn.Linear | None = None  # latent BC with labels: features → real actions
-
-    @torch.no_grad()
-    def actions(self, stacks: torch.Tensor, decode: str = "decoder") -> torch.Tensor:
-        """Greedy real actions ``[B]`` for frame stacks ``[B, K, H, W, C]``. Latent BC reads
-        them out with its ``decoder`` (when it has one and ``decode="decoder"``) or maps
-        the likeliest code through the majority ``action_map`` (``decode="map"``)."""
-        if decode not in DECODES:
-            raise WorldlabError(f"decode must be one of {', '.join(DECODES)}, got {decode!r}")
-        if self.decoder is not None and decode == "decoder":
-            return self.decoder(self.policy.features(stacks)).argmax(1)
-        choice = self.policy(stacks).argmax(1)
-        return choice if self.action_map is None else self.action_map.to_real(choice)
-
-
-def load_imitation_agent(run: str | Path) -> ImitationAgent:
-    """A bc or latent-bc run, its weights verified against the card's checksums."""
-    run = Path(run)
-    card = read_json(run / AGENT_FILE, f"'{run}' is not an agent run: it has no {AGENT_FILE}")
-    if card.get("agent") not in IMITATION_KINDS:
-        raise WorldlabError(f"'{run}' holds a '{card.get('agent')}' agent, not bc or latent-bc")
-    frames = int(card["imitation"]["frames"])
-    policy = FramePolicy(int(card["classes"]), frames, channels=int(card["obs_shape"][-1]))
-    policy.load_state_dict(_read_weights(run, POLICY_FILE, card.get("policy_sha256")))
-    agent = ImitationAgent(card, policy.eval())
-    if card.get("action_map"):
-        agent.action_map = ActionMap.load(run / card["action_map"])
-    if card.get("decoder"):
-        weights = _read_weights(run, card["decoder"], card.get("decoder_sha256"))
-        agent.decoder = nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])
-        agent.decoder.load_state_dict(weights)
-    return agent
-
-
-@torch.no_grad()
-def evaluate_imitation(
-    run: str | Path,
-    episodes: int = 10,
-    seed: int = 1_000_000,
-    max_steps: int | None = None,
-    record: bool = False,
-    progress: bool = True,
-    decode: str = "decoder",
-) -> dict[str, Any]:
-    """Real episodes with the run's greedy policy (``ImitationAgent.actions``, with
-    ``decode``), cut at ``max_steps`` (default: the longest episode it learned from);
-    what ``run_episodes`` returns."""
-    agent = load_imitation_agent(run)
-    card = agent.card
-    max_steps = max_steps or card.get("episode_steps")
-    env = make_env(card["env_id"], size=int(card["obs_shape"][0]), **card.get("env_kwargs", {}))
-    result = run_episodes(
-        card["env_id"],
-        env,
-        FrameHistory(agent.policy.frames),
-        lambda stack: int(agent.actions(stack, decode)[0]),
-        lambda action: action,
-        episodes,
-        seed,
-        max_steps,
-        record,
-        progress,
-        label=f"{card['agent']} agent",
-    )
-    result["agent"] = card["agent"]
-    return result
+def train_bc_requested(kind: str, request: TrainRequest) -> dict[str, Any]:
+    """``worldlab agent train bc``, then the policy scored in the real world."""
+    config = _config(request)
+    if request.labelled is None:
+        raise WorldlabError("bc clones labelled transitions: give --labelled DIR")
+    if request.policy_from is not None:
+        raise WorldlabError("--policy-from applies to latent-bc runs")
+    train_bc(request.labelled, request.labels, request.out, config, progress=request.progress)
+    return evaluate_imitation(request.out, request.eval_episodes, progress=request.progress)

@@ -10,7 +10,7 @@ loop, ``run_episodes``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +23,14 @@ from worldlab.worlds import make_env
 
 # A policy: (model state, batch of 1) → action ``[1]`` int64 or ``[1, A]`` float32.
 Policy = Callable[[Any], torch.Tensor]
+
+
+class LoadedAgent(NamedTuple):
+    """An agent run, loaded to act greedily (``worldlab.agents.runs.load_agent``)."""
+
+    model: WorldModel | None  # None for the agents that read frames (bc, latent-bc)
+    policy: Policy  # reads the model's belief state (or, without a model, the last frames)
+    on_episode_start: Callable[[], None] | None = None  # e.g. a planner forgetting its plan
 
 
 def null_action(model: WorldModel) -> np.ndarray:
@@ -105,6 +113,36 @@ def play_in_world(
         on_episode_start,
         label,
     )
+
+
+@torch.no_grad()
+def play_agent(
+    agent: LoadedAgent,
+    card: dict[str, Any],
+    episodes: int,
+    seed: int,
+    max_steps: int | None = None,
+    record: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """``play_in_world`` with a loaded agent run, in the world its ``agent.json`` card
+    names; the result says which kind of agent played (what ``worldlab agent eval`` prints)."""
+    torch.manual_seed(seed)
+    result = play_in_world(
+        agent.model,
+        agent.policy,
+        card["env_id"],
+        episodes,
+        seed=seed,
+        max_steps=max_steps,
+        env_kwargs=card.get("env_kwargs", {}),
+        record=record,
+        progress=progress,
+        on_episode_start=agent.on_episode_start,
+        label=f"{card['agent']} agent",
+    )
+    result["agent"] = card["agent"]
+    return result
 
 
 def run_episodes(

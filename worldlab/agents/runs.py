@@ -1,8 +1,8 @@
 """Agent runs of every kind behind one door: load one, evaluate it in the real world.
 
-An agent run directory has ``agent.json`` naming its kind (``dreamer``, ``mpc``,
-``vmc``, or the imitation kinds ``bc`` and ``latent-bc``) and the world it acts in; each
-kind knows how to rebuild its policy (and world model) from the run.
+An agent run directory has ``agent.json`` (its card) naming its kind (one of
+``worldlab.agents.kinds.KINDS``) and the world it acts in; the kind knows how to rebuild
+its policy (and world model) from the run, and where the run keeps its settings.
 """
 
 from __future__ import annotations
@@ -12,19 +12,20 @@ from typing import Any
 
 import torch
 
-from worldlab.agents.imitation import IMITATION_KINDS, evaluate_imitation
-from worldlab.agents.rollout import play_in_world
+from worldlab.agents.kinds import KINDS, AgentKind
+from worldlab.agents.rollout import LoadedAgent, play_agent
 from worldlab.data.episode import read_json
 from worldlab.errors import WorldlabError
 
-KINDS = ("dreamer", "mpc", "vmc", *IMITATION_KINDS)
+AGENT_FILE = "agent.json"
 
 
 def agent_card(run: str | Path) -> dict[str, Any]:
-    path = Path(run) / "agent.json"
+    """The run's ``agent.json``: its kind (``"agent"``), ``env_id``, ``env_kwargs``, ..."""
+    path = Path(run) / AGENT_FILE
     card = read_json(
         path,
-        f"'{run}' is not an agent run: it has no agent.json. Train one with "
+        f"'{run}' is not an agent run: it has no {AGENT_FILE}. Train one with "
         "`worldlab agent train dreamer --env reach --steps 20000 --out RUN`",
     )
     if card.get("agent") not in KINDS:
@@ -32,26 +33,29 @@ def agent_card(run: str | Path) -> dict[str, Any]:
     return card
 
 
-def load_agent(run: str | Path, planner: dict[str, Any] | None = None):
+def kind_of(run: str | Path) -> AgentKind:
+    return KINDS[agent_card(run)["agent"]]
+
+
+def read_agent_settings(run: str | Path) -> Any:
+    """The settings an agent run was trained with, typed by its kind (``OnlineAgentSettings``,
+    ``VMCAgentConfig``, ``ImitationConfig``), wherever the run keeps them."""
+    return kind_of(run).read_settings(run)
+
+
+def load_agent(run: str | Path, planner: dict[str, Any] | None = None) -> LoadedAgent:
     """``(model, policy, on_episode_start)`` of any agent run; the policy acts greedily.
 
-    ``planner``: settings that replace an MPC run's own (e.g. ``{"horizon": 2}``)."""
-    card = agent_card(run)
-    if planner and card["agent"] != "mpc":
-        raise WorldlabError(f"planner settings apply to MPC runs; '{run}' is a {card['agent']} run")
-    if card["agent"] in IMITATION_KINDS:
-        raise WorldlabError(
-            f"'{run}' is a {card['agent']} agent, which acts on frames without a world model: "
-            "load it with worldlab.agents.imitation.load_imitation_agent"
-        )
-    if card["agent"] == "vmc":
-        from worldlab.agents.vmc import load_agent as load_vmc
-
-        model, policy = load_vmc(Path(run))
-        return model, policy, None
-    from worldlab.agents.online import load_online_agent
-
-    return load_online_agent(run, planner)
+    ``planner``: settings that replace an MPC run's own (e.g. ``{"horizon": 2}``). The bc
+    and latent-bc agents act on frames without a world model: their ``model`` is None
+    and their policy reads the last frames (``FrameHistory``); ``worldlab.agents.imitation
+    .load_imitation_agent`` gives the whole agent.
+    """
+    kind = kind_of(run)
+    if planner and not kind.plans:
+        raise WorldlabError(f"planner settings apply to MPC runs; '{run}' is a {kind.name} run")
+    loader = kind.resolve("load")
+    return LoadedAgent(*(loader(Path(run), planner) if kind.plans else loader(Path(run))))
 
 
 @torch.no_grad()
@@ -68,22 +72,8 @@ def evaluate_agent(
 
     ``planner`` replaces an MPC run's planner settings for this evaluation."""
     card = agent_card(run)
-    if card["agent"] in IMITATION_KINDS and not planner:
-        return evaluate_imitation(run, episodes, seed, max_steps, record, progress)
-    model, policy, on_start = load_agent(run, planner)
-    torch.manual_seed(seed)
-    result = play_in_world(
-        model,
-        policy,
-        card["env_id"],
-        episodes,
-        seed=seed,
-        max_steps=max_steps,
-        env_kwargs=card.get("env_kwargs", {}),
-        record=record,
-        progress=progress,
-        on_episode_start=on_start,
-        label=f"{card['agent']} agent",
-    )
-    result["agent"] = card["agent"]
-    return result
+    kind = KINDS[card["agent"]]
+    if kind.evaluate is not None and not planner:
+        return kind.resolve("evaluate")(run, episodes, seed, max_steps, record, progress)
+    agent = load_agent(run, planner)
+    return play_agent(agent, card, episodes, seed, max_steps, record, progress)

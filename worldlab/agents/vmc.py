@@ -19,16 +19,16 @@ import torch
 from worldlab.agents.evolution import (  # noqa: F401  (the controller's public names)
     LinearController,
     VMCAgentConfig,
-    agent_config,
     controller_policy,
     controller_shape,
     dream_fitness,
     evolve_controller,
     random_policy,
     split_overrides,
+    vmc_agent_config,
 )
-from worldlab.agents.rollout import Policy, play_in_world
-from worldlab.agents.runs import evaluate_agent
+from worldlab.agents.kinds import TrainRequest
+from worldlab.agents.rollout import LoadedAgent, Policy, play_agent, play_in_world
 from worldlab.data import EpisodeDataset, collect
 from worldlab.data.episode import read_json, write_json
 from worldlab.errors import WorldlabError
@@ -153,7 +153,7 @@ def train_vmc_agent(
     if steps < 1:
         raise WorldlabError(f"steps must be ≥ 1 environment step, got {steps}")
     overrides, from_overrides = split_overrides(overrides)
-    config = agent_config({**from_overrides, **settings})
+    config = vmc_agent_config({**from_overrides, **settings})
     out = output_dir(out, "agent run")
     stages: dict[str, str] = {}
     seconds: dict[str, float] = {}
@@ -215,10 +215,9 @@ def train_vmc_agent(
     else:
         started = time.perf_counter()
         eval_seed = _eval_seed(config, seed)
-        evaluation = {
-            "seed": eval_seed,
-            **evaluate_agent(out, config.eval_episodes, eval_seed, progress=progress),
-        }
+        loaded, card = LoadedAgent(*load_vmc_agent(out)), _read_json(agent_path)
+        played = play_agent(loaded, card, config.eval_episodes, eval_seed, progress=progress)
+        evaluation = {"seed": eval_seed, **played}
         if config.baseline:
             evaluation["random_policy"] = evaluate_in_world(
                 model,
@@ -245,8 +244,9 @@ def _eval_seed(config: VMCAgentConfig, seed: int) -> int:
     return config.eval_seed if config.eval_seed is not None else 1_000_000 + seed
 
 
-def load_agent(run: Path) -> tuple[WorldModel, Policy]:
-    """The world model and the policy ``state → C(model.features(state))`` of a vmc agent run."""
+def load_vmc_agent(run: Path) -> tuple[WorldModel, Policy]:
+    """The world model and the policy ``state → C(model.features(state))`` of a vmc agent run
+    (``worldlab.agents.runs.load_agent`` loads a run of any kind)."""
     import worldlab
 
     run = Path(run)
@@ -262,3 +262,22 @@ def load_agent(run: Path) -> tuple[WorldModel, Policy]:
             f"({controller.kind}) but the world model needs [{outputs}, {features}] ({kind})"
         )
     return model, controller_policy(model, controller)
+
+
+load_agent = load_vmc_agent  # the name docs/vmc.md shows
+
+
+def train_requested(kind: str, request: TrainRequest) -> dict[str, Any] | None:
+    """``worldlab agent train vmc``: the real-world evaluation of the evolved controller."""
+    env, steps = request.world(kind)
+    summary = train_vmc_agent(
+        env,
+        steps,
+        request.out,
+        seed=request.seed,
+        preset=request.preset or "demo",
+        overrides=request.overrides,
+        env_kwargs=request.env_kwargs or None,
+        progress=request.progress,
+    )
+    return summary.get("final") or summary.get("eval")

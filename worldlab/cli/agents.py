@@ -46,9 +46,18 @@ agent_app = typer.Typer(
 )
 
 
+def kinds_help() -> str:
+    """``dreamer, mpc, vmc, or from video: latent-bc, bc``, from the table of kinds."""
+    from worldlab.agents.kinds import KINDS
+
+    in_world = [name for name, kind in KINDS.items() if not kind.from_video]
+    from_video = [name for name, kind in KINDS.items() if kind.from_video]
+    return f"{', '.join(in_world)}, or from video: {', '.join(from_video)}"
+
+
 @agent_app.command("train")
 def agent_train(
-    kind: str = typer.Argument(..., help="dreamer, mpc, vmc, or from video: latent-bc, bc"),
+    kind: str = typer.Argument(..., help=kinds_help()),
     out: Path = typer.Option(..., help="agent run directory"),
     env: str | None = typer.Option(
         None, help="dreamer/mpc/vmc: world (reach, bounce, platformer, or a Gymnasium id)"
@@ -91,81 +100,32 @@ def agent_train(
 ) -> None:
     """Train an agent: in the real world with a world model (Ctrl-C checkpoints and exits),
     or from expert video and a few labels (bc, latent-bc)."""
+    from worldlab.agents.kinds import TrainRequest, agent_kind
     from worldlab.config import parse_assignments
 
     overrides = parse_assignments(set_)
-    if kind in ("bc", "latent-bc"):
-        final = _train_imitation(
-            kind, out, video, model, labelled, labels, seed, overrides, eval_episodes, policy_from
-        )
-        _print_result(f"{out}", final)
-        console.print(f"[green]{out}[/]: evaluate again with `worldlab agent eval {out}`")
-        return
-    if env is None or steps is None:
-        from worldlab.errors import WorldlabError
-
-        raise WorldlabError(f"a {kind} agent learns in a world: give --env and --steps")
-    env_kwargs = parse_assignments(env_arg, "--env-arg")
-    if kind == "vmc":
-        from worldlab.agents.vmc import train_vmc_agent
-
-        summary = train_vmc_agent(
-            env,
-            steps,
-            out,
-            seed=seed,
-            preset=preset or "demo",
-            overrides=overrides,
-            env_kwargs=env_kwargs or None,
-        )
-        final = summary.get("final") or summary.get("eval")
-    elif kind in ("dreamer", "mpc"):
-        from worldlab.agents.online import train_online
-
-        overrides.setdefault("online.seed", seed)
-        overrides.setdefault("train.seed", seed)  # model initialisation, replay sampling
-        summary = train_online(
-            kind, env, steps, out, preset, overrides, env_kwargs, resume, family=family
-        )
-        final = summary["final"]
-    else:
-        from worldlab.errors import WorldlabError
-
-        raise WorldlabError(f"unknown agent '{kind}': choose dreamer, mpc, vmc, latent-bc or bc")
+    agent = agent_kind(kind)
+    request = TrainRequest(
+        out=out,
+        env=env,
+        steps=steps,
+        preset=preset,
+        seed=seed,
+        overrides=overrides,
+        env_kwargs={} if agent.from_video else parse_assignments(env_arg, "--env-arg"),
+        resume=resume,
+        family=family,
+        video=video,
+        model=model,
+        labelled=labelled,
+        labels=labels,
+        eval_episodes=eval_episodes,
+        policy_from=policy_from,
+    )
+    final = agent.resolve("train")(kind, request)
     if final:
         _print_result(f"{out}", final)
     console.print(f"[green]{out}[/]: evaluate again with `worldlab agent eval {out}`")
-
-
-def _train_imitation(
-    kind, out, video, model, labelled, labels, seed, overrides, episodes, policy_from
-):
-    """``agent train bc|latent-bc``: train, then score the policy in the real world."""
-    from worldlab.agents.imitation import (
-        ImitationConfig,
-        evaluate_imitation,
-        train_bc,
-        train_latent_bc,
-    )
-    from worldlab.errors import WorldlabError
-    from worldlab.train.config import apply_overrides
-
-    config = ImitationConfig(seed=seed)
-    apply_overrides({"imitation": config}, overrides)
-    if kind == "latent-bc":
-        if video is None or model is None:
-            raise WorldlabError(
-                "latent-bc learns from video through a latent-action model: give --video DIR "
-                "and --model GENIE_RUN (and --labelled DIR --labels N to map its codes)"
-            )
-        train_latent_bc(video, model, labelled, labels or 0, out, config, policy_from=policy_from)
-    else:
-        if labelled is None:
-            raise WorldlabError("bc clones labelled transitions: give --labelled DIR")
-        if policy_from is not None:
-            raise WorldlabError("--policy-from applies to latent-bc runs")
-        train_bc(labelled, labels, out, config)
-    return evaluate_imitation(out, episodes)
 
 
 @agent_app.command("eval")

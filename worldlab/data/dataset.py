@@ -71,6 +71,19 @@ class EpisodeDataset:
         self.paths = sorted(self._lengths)
         self._cumulative = np.cumsum([0] + [self._lengths[p] for p in self.paths])
 
+    def remove(self, paths: list[Path]) -> None:
+        """Delete these episode files and forget them (an online run drops the episodes it
+        played after its last checkpoint, to play them again)."""
+        for path in paths:
+            path.unlink()
+            self._lengths.pop(path, None)
+            self.corrupt.pop(path, None)
+            self._open.pop(path, None)
+        self._dir_mtime = None  # look again on the next refresh
+        self._captions = None
+        self.paths = sorted(self._lengths)
+        self._cumulative = np.cumsum([0] + [self._lengths[p] for p in self.paths])
+
     def __len__(self) -> int:
         return len(self.paths)
 

@@ -171,3 +171,26 @@ def check_resume(
             f"{', '.join(sorted(resumable))})"
         )
     return notes
+
+
+def apply_resume(
+    saved: dict[str, Any],
+    overrides: dict[str, Any],
+    implied: dict[str, Any] | None = None,
+    resumable: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Resume ``saved`` with a command line: check its ``overrides`` (``--set`` values) and
+    what its other options ``implied`` (e.g. ``preset``, ``data.path``) with
+    ``check_resume``, then write the allowed ``section.field`` values into ``saved``;
+    return the notes.
+
+    ``saved`` maps section names to dicts: a run's config, or a view of it with more
+    sections (an online run's agent settings live under ``config["agent"]``).
+    """
+    explicit = {**overrides, **(implied or {})}
+    notes = check_resume(saved, explicit, resumable)
+    for dotted, value in explicit.items():
+        section, _, name = dotted.partition(".")
+        if name:  # not e.g. "preset", which check_resume only compares
+            saved[section][name] = value
+    return notes

@@ -12,7 +12,7 @@ from worldlab.train.checkpoint import checkpoint_dirs
 from worldlab.train.config import (
     TrainConfig,
     apply_overrides,
-    check_resume,
+    apply_resume,
     family_config,
     load_config,
     to_dict,
@@ -44,20 +44,15 @@ def prepare_run(
         saved = load_config(out)
         if saved["family"] != family:
             raise WorldlabError(f"--resume: '{out}' is a '{saved['family']}' run, not '{family}'")
-        explicit = dict(overrides)
+        implied = {}
         if preset is not None:
-            explicit["preset"] = preset
+            implied["preset"] = preset
         if Path(saved["data"]["path"]).resolve() != Path(data).resolve():
-            explicit["data.path"] = str(Path(data).resolve())
+            implied["data.path"] = str(Path(data).resolve())
         resumable = getattr(get_family(family), "resumable_fields", frozenset())
-        notes = check_resume(saved, explicit, frozenset(resumable))
-        config = saved
-        for dotted, value in {**overrides, **explicit}.items():
-            section, _, name = dotted.partition(".")
-            if name:
-                config[section][name] = value
-        _check_data(config, dataset)
-        return config, notes
+        notes = apply_resume(saved, overrides, implied, frozenset(resumable))
+        _check_data(saved, dataset)
+        return saved, notes
     if checkpoint_dirs(out):
         raise WorldlabError(
             f"'{out}' already holds a trained run; pass --resume to continue it "

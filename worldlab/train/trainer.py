@@ -100,7 +100,15 @@ def batch_seed(seed: int, step: int) -> int:
 class Trainer:
     """Trains ``config["family"]`` on ``config["data"]["path"]`` into ``run``."""
 
-    def __init__(self, run: str | Path, config: dict[str, Any], progress: bool = True):
+    def __init__(
+        self,
+        run: str | Path,
+        config: dict[str, Any],
+        progress: bool = True,
+        dataset: EpisodeDataset | None = None,
+    ):
+        """``dataset``: the episodes to train on, when the caller keeps them (an online run's
+        replay, which grows and is pruned on resume); by default ``config["data"]["path"]``."""
         self.run = Path(run)
         self.config = config
         self.train = TrainConfig(**config["train"])
@@ -111,7 +119,7 @@ class Trainer:
         self.progress = progress and self.ranks.is_main
         if self.device.type == "cpu" and self.train.threads:
             torch.set_num_threads(self.train.threads)
-        self.dataset = EpisodeDataset(config["data"]["path"])
+        self.dataset = dataset if dataset is not None else EpisodeDataset(config["data"]["path"])
         # Ranks slice one draw of windows: they must all see the same episodes.
         distributed.check_same(describe_episodes(self.dataset), "datasets")
         family = get_family(config["family"])
@@ -127,6 +135,9 @@ class Trainer:
         self.optimizer = self.model.optimizer()
         self.step = 0
         self.elapsed = 0.0
+        # More state saved with the optimizer: name → object with state_dict() and
+        # load_state_dict() (an online run's counters, Dreamer's actor-critic); rank 0's.
+        self.extra_state: dict[str, Any] = {}
         self._writer = None
 
     @property
@@ -157,6 +168,8 @@ class Trainer:
             (weights, trainer), path, moved = read_checkpoint(chosen), chosen, []
         distributed.load_full_state(self.parallel, self.optimizer, weights, trainer["optimizer"])
         self.step, self.elapsed = trainer["step"], trainer.get("elapsed", 0.0)
+        for name, holder in self.extra_state.items():
+            holder.load_state_dict(trainer[name])
         if moved:
             self._note(
                 f"step {self.step}: resumed from {path.name}; damaged newer checkpoints "
@@ -180,14 +193,18 @@ class Trainer:
         warnings.warn(message, stacklevel=2)
         self._note(f"step {self.step}: {message}")
 
-    def checkpoint(self) -> Path | None:
-        """Save weights, optimizer state and progress (rank 0 writes; under FSDP every rank
-        must call this, to gather the shards)."""
+    def checkpoint(self, number: int | None = None) -> Path | None:
+        """Save weights, optimizer state, progress and ``extra_state`` (rank 0 writes; under
+        FSDP every rank must call this, to gather the shards). ``number`` names the
+        checkpoint (``step_N``): the optimizer step unless given (an online run counts
+        environment steps)."""
         weights, optimizer = distributed.full_state(self.parallel, self.optimizer)
         if not self.ranks.is_main:
             return None
         state = {"optimizer": optimizer, "step": self.step, "elapsed": self.elapsed}
-        return save_checkpoint(self.run, self.step, weights, state, self.train.keep_checkpoints)
+        state.update({name: holder.state_dict() for name, holder in self.extra_state.items()})
+        number = self.step if number is None else number
+        return save_checkpoint(self.run, number, weights, state, self.train.keep_checkpoints)
 
     # -- logging -------------------------------------------------------------------
     def _log(self, metrics: dict[str, float | str]) -> None:
