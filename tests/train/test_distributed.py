@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 import worldlab
-from worldlab.data import EpisodeDataset, collect
+from worldlab.data import EpisodeDataset
 from worldlab.errors import WorldlabError
 from worldlab.train import train
 from worldlab.train.checkpoint import checkpoint_dirs
@@ -31,21 +31,6 @@ SMALL = {
     "train.precision": "fp32",  # the same arithmetic on every CPU
     "train.log_every": 1,
 }
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bounce32")
-    collect(
-        "bounce",
-        root,
-        episodes=4,
-        max_steps=40,
-        size=32,
-        progress=False,
-        env_kwargs={"num_balls": 1},
-    )
-    return root
 
 
 def torchrun(*args) -> subprocess.CompletedProcess:

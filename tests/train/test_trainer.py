@@ -17,21 +17,6 @@ torch.set_num_threads(2)
 TINY = {"train.batch_size": 4, "train.seq_len": 8, "train.log_every": 1}
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bounce32")
-    collect(
-        "bounce",
-        root,
-        episodes=4,
-        max_steps=40,
-        size=32,
-        progress=False,
-        env_kwargs={"num_balls": 1},
-    )
-    return root
-
-
 def weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 

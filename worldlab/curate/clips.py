@@ -16,7 +16,7 @@ from PIL import Image
 
 from worldlab.curate.config import CurateConfig
 from worldlab.curate.shots import Probe, Shot, _reader
-from worldlab.data.import_video import VideoReadError, square_frame
+from worldlab.data.import_video import decoding_failure, square_frame
 
 MIN_WORKING = 96  # the working frames' short side is at least this (and twice the output)
 
@@ -49,8 +49,7 @@ def decode_shot(path: Path, info: Probe, shot: Shot, config: CurateConfig) -> np
             frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
     except Exception as error:  # noqa: BLE001 — keep the frames that decoded
         if not frames:
-            lines = str(error).strip().splitlines()
-            raise VideoReadError(lines[-1] if lines else type(error).__name__) from None
+            raise decoding_failure(error) from None
     finally:
         reader.close()
     if not frames:

@@ -16,16 +16,33 @@ TOO_FAST, BLURRY, DUPLICATE = "too fast", "blurry", "duplicate"
 REASONS = (UNREADABLE, SHORT, DARK, STATIC, LOW_MOTION, TOO_FAST, BLURRY, DUPLICATE)
 
 
+# A clip fails a filter when its measure is below the threshold in this config field.
+THRESHOLDS = {
+    DARK: ("brightness", "min_brightness"),
+    STATIC: ("motion", "static_motion"),
+    LOW_MOTION: ("motion", "min_motion"),
+    TOO_FAST: ("coherence", "min_coherence"),
+    BLURRY: ("sharpness", "min_sharpness"),
+}
+
+
 def failed_filters(measures: dict, config: CurateConfig) -> list[str]:
     """Every filter the clip fails, in ``REASONS`` order (empty: it passes)."""
-    checks = [
-        (DARK, measures["brightness"] < config.min_brightness),
-        (STATIC, measures["motion"] < config.static_motion),
-        (LOW_MOTION, config.static_motion <= measures["motion"] < config.min_motion),
-        (TOO_FAST, measures["coherence"] < config.min_coherence),
-        (BLURRY, measures["sharpness"] < config.min_sharpness),
+    failed = [
+        reason
+        for reason, (measure, field) in THRESHOLDS.items()
+        if measures[measure] < getattr(config, field)
     ]
-    return [reason for reason, failed in checks if failed]
+    if STATIC in failed:  # static_motion ≤ min_motion: "static" already says it
+        failed.remove(LOW_MOTION)
+    return failed
+
+
+def why(reason: str, measures: dict, config: CurateConfig) -> str:
+    """``sharpness 0.5382 < --min-sharpness 0.7``: the measure and the flag that failed."""
+    measure, field = THRESHOLDS[reason]
+    flag = "--" + field.replace("_", "-")
+    return f"{measure} {measures[measure]:.4f} < {flag} {getattr(config, field):g}"
 
 
 def near_duplicates(hashes: list[str], groups: list[str], distance: int) -> dict[int, int]:

@@ -27,6 +27,7 @@ from worldlab.curate.filters import (
     failed_filters,
     kmeans,
     near_duplicates,
+    why,
 )
 from worldlab.curate.report import write_report
 from worldlab.data.captions import add_caption
@@ -167,7 +168,7 @@ def _decide(items: list[dict], config: CurateConfig, previous: dict) -> list[dic
         failed = failed_filters(clip["measures"], config)
         if failed:
             clip["dropped"], clip["failed"] = failed[0], failed
-            clip["why"] = _why(failed[0], clip["measures"], config)
+            clip["why"] = why(failed[0], clip["measures"], config)
     passing = sorted(
         (clip for clip in clips if "dropped" not in clip),
         key=lambda c: (c["name"] not in previous, -c["probe"]["width"] * c["probe"]["height"]),
@@ -187,17 +188,6 @@ def _decide(items: list[dict], config: CurateConfig, previous: dict) -> list[dic
         for clip, label in zip(kept, kmeans(points, config.clusters, config.seed), strict=True):
             clip["cluster"] = int(label)
     return clips
-
-
-def _why(reason: str, measures: dict, config: CurateConfig) -> str:
-    value, threshold, flag = {
-        "too dark": ("brightness", config.min_brightness, "--min-brightness"),
-        "static": ("motion", config.static_motion, "--static-motion"),
-        "low motion": ("motion", config.min_motion, "--min-motion"),
-        "too fast": ("coherence", config.min_coherence, "--min-coherence"),
-        "blurry": ("sharpness", config.min_sharpness, "--min-sharpness"),
-    }[reason]
-    return f"{value} {measures[value]:.4f} < {flag} {threshold:g}"
 
 
 def _write(out: Path, manifest: Manifest, clips: list[dict], previous: dict) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from worldlab.curate.config import CurateConfig
-from worldlab.data.import_video import VIDEO_SUFFIXES, VideoReadError
+from worldlab.data.import_video import VIDEO_SUFFIXES, VideoReadError, decoding_failure
 from worldlab.errors import WorldlabError
 
 DETECT_SIZE = (128, 72)  # width, height the detector sees
@@ -70,8 +70,7 @@ def probe(path: Path) -> Probe:
         finally:
             reader.close()
     except Exception as error:  # noqa: BLE001 — any decoder failure means "unreadable"
-        lines = str(error).strip().splitlines()
-        raise VideoReadError(lines[-1] if lines else type(error).__name__) from None
+        raise decoding_failure(error) from None
     width, height = meta.get("size") or (0, 0)
     fps, duration = float(meta.get("fps") or 0), float(meta.get("duration") or 0)
     if not width or not height:
@@ -109,8 +108,7 @@ def detect_shots(path: Path, info: Probe, config: CurateConfig) -> list[Shot]:
             frames += 1
     except Exception as error:  # noqa: BLE001 — keep what decoded, report the rest
         if frames == 0:
-            lines = str(error).strip().splitlines()
-            raise VideoReadError(lines[-1] if lines else type(error).__name__) from None
+            raise decoding_failure(error) from None
     finally:
         reader.close()
     if frames < 2:

@@ -184,9 +184,15 @@ def read_video(path: Path, size: int) -> Iterator[tuple[np.ndarray, float, float
         except VideoReadError:
             raise
         except Exception as error:  # noqa: BLE001 — any decoder failure means "unreadable"
-            reason = str(error).strip().splitlines()
-            raise VideoReadError(reason[-1] if reason else type(error).__name__) from None
+            raise decoding_failure(error) from None
         yield item
+
+
+def decoding_failure(error: Exception) -> VideoReadError:
+    """A decoder's exception as a ``VideoReadError`` with its last line as the reason
+    (ffmpeg's last line says what was wrong)."""
+    lines = str(error).strip().splitlines()
+    return VideoReadError(lines[-1] if lines else type(error).__name__)
 
 
 # -- resampling and clipping --------------------------------------------------------
