@@ -18,6 +18,7 @@ from worldlab.cli.model import evaluate, generate, imagine, map_actions
 from worldlab.cli.play import play
 from worldlab.cli.runs import runs_app
 from worldlab.cli.train import train
+from worldlab.cli.transfer import augment, transfer
 from worldlab.errors import WorldlabError, explain_os_error
 
 app = typer.Typer(
@@ -37,6 +38,8 @@ app.command("map-actions")(map_actions)
 app.command()(play)
 app.command()(plan)
 app.command()(curate)
+app.command()(transfer)
+app.command()(augment)
 console = Console()
 
 
@@ -88,6 +91,17 @@ def collect(
         help="a named bounce distribution such as id or ood_speed (docs/physics.md lists "
         "them): its settings are the base, --env-arg overrides them",
     ),
+    skins: str | None = typer.Option(
+        None,
+        "--skins",
+        "--skin",
+        help="visual styles, comma-separated (bounce, reach): episode i is drawn in skin "
+        "i mod count; train skins flat, checker, dusk, pastel, distractors; held out "
+        "noise, stripes, night",
+    ),
+    controls: bool = typer.Option(
+        False, help="also record ground-truth seg and depth maps per step (bounce, reach)"
+    ),
 ) -> None:
     """Collect episodes from a world into a dataset directory."""
     from worldlab.config import parse_assignments
@@ -104,10 +118,15 @@ def collect(
         env_kwargs=parse_assignments(env_arg, "--env-arg"),
         drop_actions=drop_actions,
         split=split,
+        skins=[name.strip() for name in skins.split(",") if name.strip()] if skins else None,
+        controls=controls,
     )
+    notes = [f"split {manifest.split}"] if manifest.split else []
+    notes += [f"skins {', '.join(manifest.skins)}"] if manifest.skins else []
+    notes += ["seg and depth maps"] if manifest.seg_classes else []
     console.print(
         f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps "
-        f"of {manifest.env_id}" + (f" (split {manifest.split})" if manifest.split else "")
+        f"of {manifest.env_id}" + (f" ({'; '.join(notes)})" if notes else "")
     )
 
 

@@ -20,6 +20,8 @@ from worldlab.errors import DatasetError
 from worldlab.paths import output_dir
 
 MANIFEST_NAME = "manifest.json"
+# What kind of data a dataset holds: every later addition to it must agree on these.
+KIND_FIELDS = ("env_id", "obs_shape", "action", "env_kwargs", "split", "skins", "seg_classes")
 
 
 def action_spec(space: gymnasium.Space | None) -> dict[str, Any]:
@@ -56,6 +58,8 @@ class Manifest:
     action: dict[str, Any]
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     split: str | None = None  # the named bounce distribution, if any (worlds.bounce_splits)
+    skins: list[str] = field(default_factory=list)  # cycled over episodes (worlds.skins)
+    seg_classes: list[str] = field(default_factory=list)  # names of seg ids, if recorded
     episodes: int = 0
     steps: int = 0
     has_state: bool = False
@@ -96,7 +100,7 @@ def open_dataset(out: Path, fresh: Manifest, what: str, advice: str) -> Manifest
     out = output_dir(out, "dataset")
     if (out / MANIFEST_NAME).exists():
         existing = Manifest.load(out)
-        for name in ("env_id", "obs_shape", "action", "env_kwargs", "split"):
+        for name in KIND_FIELDS:
             if getattr(existing, name) != getattr(fresh, name):
                 raise DatasetError(
                     f"{out} already holds a dataset with {name}={getattr(existing, name)}, "

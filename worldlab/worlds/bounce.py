@@ -34,6 +34,9 @@ breaks energy conservation, and it happens only on steps with a push.
 Reward: +1.0 for each other ball that ball 0 collides with during the step (a pair counts
 once per step). Episodes never terminate; they truncate after ``max_steps`` steps.
 
+Drawing: ``skin=`` (``worldlab.worlds.skins``) restyles the frames without touching the
+physics; ``controls()`` gives the current frame's segmentation and depth maps.
+
 Named distributions of the initial state (in- and out-of-distribution speeds, radii and
 gravity; phyworld's scenarios) live in ``worldlab.worlds.bounce_splits``.
 
@@ -56,6 +59,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from worldlab.worlds import skins
 from worldlab.worlds._draw import fill_circle, fill_rect
 from worldlab.worlds.bounce_splits import LAYOUTS, parse_ranges, sample_ranges
 
@@ -93,6 +97,8 @@ class BounceEnv(gymnasium.Env):
             ``gravity`` (the drawn value is ``env.gravity`` and ``info["gravity"]``).
         layout: ``"random"`` (anywhere without overlap, any direction) or one of
             ``bounce_splits.LAYOUTS``, phyworld's placements (their ball count is fixed).
+        skin: how the world is drawn (``worldlab.worlds.skins.SKIN_NAMES``); never its
+            physics. ``info["colours"]`` stays the balls' own colours under every skin.
 
     ``info`` (reset and step):
         ``state``: float32 ``[num_balls * 8]``, per ball ``[x, y, vx, vy, radius, r, g, b]``.
@@ -116,6 +122,12 @@ class BounceEnv(gymnasium.Env):
     MIN_SUBSTEPS, MAX_SUBSTEPS = 4, 64
     CONTACT_PASSES = 4  # rounds of pair-then-wall resolution per substep, at most
     OVERLAP_TOLERANCE = 1e-4  # world units of interpenetration the tests allow
+    # controls()["seg"] ids: balls from 7 on share the last ball class.
+    SEGMENT_CLASSES = (
+        "background", "distractor", "occluder", *(f"ball {i}" for i in range(7)), "ball 7+",
+    )  # fmt: skip
+    SEGMENT_DEPTH = np.array([0, 85, 255] + [170] * 8, np.uint8)  # per class: drawing layer
+    DISTRACTOR_CLASS, OCCLUDER_CLASS, FIRST_BALL_CLASS = 1, 2, 3
 
     def __init__(
         self,
@@ -132,6 +144,7 @@ class BounceEnv(gymnasium.Env):
         dt: float = DT,
         gravity_range: Any = None,
         layout: str = "random",
+        skin: str = "flat",
     ) -> None:
         if num_balls < 1:
             raise ValueError(f"num_balls must be >= 1, got {num_balls}")
@@ -179,6 +192,13 @@ class BounceEnv(gymnasium.Env):
         self._visible: list[bool] = []
         self._frame = np.zeros(self.observation_space.shape, np.uint8)
         self._steps = 0
+        self._background = np.zeros(self.observation_space.shape, np.uint8)  # the flat look
+        last_ball_class = len(self.SEGMENT_CLASSES) - 1
+        self._ball_classes = [
+            min(self.FIRST_BALL_CLASS + i, last_ball_class) for i in range(self.num_balls)
+        ]
+        self._skin_seed = 0  # seeds this episode's skin randomness (skins.skin_rng)
+        self.set_skin(skin)
 
     # ------------------------------------------------------------------ gym API
 
@@ -188,6 +208,8 @@ class BounceEnv(gymnasium.Env):
         """Sample balls' radii, then place them (``layout``) with their speeds; draw gravity
         last when ``gravity_range`` is set."""
         super().reset(seed=seed)
+        self._skin_seed = seed if seed is not None else self._skin_seed + 1
+        self._paint_scene()
         rng, n = self.np_random, self.num_balls
         radii = sample_ranges(rng, self._radius_ranges, n).tolist()
         if self.layout == "random":
@@ -260,6 +282,26 @@ class BounceEnv(gymnasium.Env):
 
     # ------------------------------------------------------------------ extras
 
+    def set_skin(self, name: str) -> None:
+        """Draw with skin ``name`` from now on, the current frame included; physics is
+        untouched."""
+        self._skin = skins.get_skin(name)
+        self.skin = name
+        self._recolour()
+        self._paint_scene()
+        if self._x:
+            self._frame = self._draw()
+
+    def controls(self) -> dict[str, np.ndarray]:
+        """Ground-truth control maps of the current frame (``worlds.control_maps``):
+        ``seg [size, size] uint8`` ids of ``SEGMENT_CLASSES`` and ``depth [size, size]
+        uint8``, the class's layer (background 0, distractors 85, balls 170, occluder 255:
+        it is drawn in front of the balls)."""
+        if not self._x:
+            raise RuntimeError("call reset() before controls()")
+        seg = self._paint(self._seg_scene.copy(), self._ball_classes, self.OCCLUDER_CLASS)
+        return {"seg": seg, "depth": self.SEGMENT_DEPTH[seg]}
+
     @property
     def masses(self) -> np.ndarray:
         """Ball masses ``π r²``, ``[N]`` float64."""
@@ -306,6 +348,7 @@ class BounceEnv(gymnasium.Env):
         self._m = [math.pi * r * r for r in self._r]
         self._colours = _parse_colours(np.asarray(colours, np.float64).tolist(), self.num_balls)
         self._colours_u8 = [tuple(c) for c in np.round(self._colours * 255).astype(int).tolist()]
+        self._recolour()
         return self.set_state(positions, velocities)
 
     # ------------------------------------------------------------------ physics
@@ -425,14 +468,27 @@ class BounceEnv(gymnasium.Env):
         b0, b1 = self._bar_px[0] / self.size, self._bar_px[1] / self.size
         return [not (x - r >= b0 and x + r <= b1) for x, r in zip(self._x, self._r, strict=True)]
 
+    def _recolour(self) -> None:
+        """The balls' and the occluder's colours under the skin (on a skin or colour change)."""
+        self._ball_colours = [self._skin.object_colour(c) for c in self._colours_u8]
+        self._occluder_colour = self._skin.object_colour(OCCLUDER_COLOUR)
+
+    def _paint_scene(self) -> None:
+        """This episode's backdrop under the skin, and its segmentation (distractors)."""
+        self._scene, distractor = skins.backdrop(self._skin, self._background, self._skin_seed)
+        self._seg_scene = distractor * np.uint8(self.DISTRACTOR_CLASS)
+
     def _draw(self) -> np.ndarray:
+        return self._paint(self._scene.copy(), self._ball_colours, self._occluder_colour)
+
+    def _paint(self, canvas: np.ndarray, ball_values: list, occluder_value) -> np.ndarray:
+        """Draw the balls, then the occluder in front, with these colours (or class ids)."""
         s = self.size
-        frame = np.zeros((s, s, 3), np.uint8)
-        for x, y, r, colour in zip(self._x, self._y, self._r, self._colours_u8, strict=True):
-            fill_circle(frame, x * s, (1.0 - y) * s, r * s, colour)  # flip y: up is up
+        for x, y, r, value in zip(self._x, self._y, self._r, ball_values, strict=True):
+            fill_circle(canvas, x * s, (1.0 - y) * s, r * s, value)  # flip y: up is up
         if self.occluder is not None:
-            fill_rect(frame, self._bar_px[0], 0, self._bar_px[1], s, OCCLUDER_COLOUR)
-        return frame
+            fill_rect(canvas, self._bar_px[0], 0, self._bar_px[1], s, occluder_value)
+        return canvas
 
     def _energy(self) -> float:
         g = self.gravity

@@ -4,7 +4,8 @@ A small, fully observable control task for planning and policy learning from
 images. The mass lives in the unit box ``[0, 1]²`` (``y`` points up), feels the
 clipped action as a force, is slowed by linear drag, and stops at the walls.
 A target, placed anew each episode, is drawn as a red disc; the mass as a cyan
-disc on a dark background.
+disc on a dark background (the ``flat`` skin; ``skin=`` draws it in other styles,
+``worldlab.worlds.skins``, and ``controls()`` gives segmentation and depth maps).
 
 Example::
 
@@ -22,6 +23,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from worldlab.worlds import skins
 from worldlab.worlds._draw import fill_circle
 
 BACKGROUND = (18, 20, 30)
@@ -54,6 +56,7 @@ class ReachEnv(gymnasium.Env):
             target disc is drawn with this radius (at least 3 pixels).
         min_target_distance: the target is sampled at least this far from the start.
         render_mode: ``None`` or ``"rgb_array"``; ``render()`` returns the frame either way.
+        skin: how the world is drawn (``worldlab.worlds.skins.SKIN_NAMES``); never its physics.
 
     Action: ``Box(-1, 1, (2,), float32)``, the force ``(fx, fy)``; larger values are clipped.
 
@@ -70,6 +73,9 @@ class ReachEnv(gymnasium.Env):
     DAMPING = 1.0
     AGENT_RADIUS = 0.05
     SPAWN_LOW, SPAWN_HIGH = 0.1, 0.9  # start and target are sampled in this square
+    SEGMENT_CLASSES = ("background", "distractor", "target", "agent")  # controls()["seg"] ids
+    SEGMENT_DEPTH = np.array([0, 85, 170, 255], np.uint8)  # per class: its drawing layer
+    DISTRACTOR_CLASS, TARGET_CLASS, AGENT_CLASS = 1, 2, 3
 
     def __init__(
         self,
@@ -78,6 +84,7 @@ class ReachEnv(gymnasium.Env):
         success_radius: float = 0.08,
         min_target_distance: float = 0.3,
         render_mode: str | None = None,
+        skin: str = "flat",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unsupported render_mode {render_mode!r}")
@@ -91,12 +98,12 @@ class ReachEnv(gymnasium.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
 
         self._background = self._make_background(self.size)
-        self._scene = self._background.copy()  # background + this episode's target
         self._pos = np.zeros(2, np.float64)
         self._vel = np.zeros(2, np.float64)
         self._target = np.zeros(2, np.float64)
         self._steps = 0
-        self._frame = self._background.copy()
+        self._skin_seed = 0  # seeds this episode's skin randomness (skins.skin_rng)
+        self.set_skin(skin)
 
     # ------------------------------------------------------------------ gym API
 
@@ -106,6 +113,7 @@ class ReachEnv(gymnasium.Env):
         """Start a new episode: the mass at rest somewhere, the target at least
         ``min_target_distance`` away."""
         super().reset(seed=seed)
+        self._skin_seed = seed if seed is not None else self._skin_seed + 1
         rng = self.np_random
         self._pos = rng.uniform(self.SPAWN_LOW, self.SPAWN_HIGH, size=2)
         self._vel = np.zeros(2, np.float64)
@@ -157,6 +165,24 @@ class ReachEnv(gymnasium.Env):
         self._frame = self._draw()
         return self._frame
 
+    def set_skin(self, name: str) -> None:
+        """Draw with skin ``name`` from now on, the current frame included; physics is
+        untouched."""
+        self._skin = skins.get_skin(name)
+        self.skin = name
+        self._target_colour = self._skin.object_colour(TARGET)
+        self._agent_colour = self._skin.object_colour(AGENT)
+        self._paint_scene()
+        self._frame = self._draw()
+
+    def controls(self) -> dict[str, np.ndarray]:
+        """Ground-truth control maps of the current frame (``worlds.control_maps``):
+        ``seg [size, size] uint8`` ids of ``SEGMENT_CLASSES`` and ``depth [size, size]
+        uint8``, the class's layer (0 background … 255 agent)."""
+        seg = self._seg_scene.copy()
+        fill_circle(seg, *self._to_pixels(self._pos), self._agent_radius, self.AGENT_CLASS)
+        return {"seg": seg, "depth": self.SEGMENT_DEPTH[seg]}
+
     @property
     def state(self) -> np.ndarray:
         """Ground-truth state ``[x, y, vx, vy, target_x, target_y]`` as float32."""
@@ -176,19 +202,28 @@ class ReachEnv(gymnasium.Env):
 
     def _set_target(self, target: np.ndarray) -> None:
         self._target = np.clip(target, 0.0, 1.0).astype(np.float64)
-        # The target is static within an episode, so bake it into the episode background.
-        self._scene = self._background.copy()
-        radius = max(self.success_radius * self.size, 3.0)
-        fill_circle(self._scene, *self._to_pixels(self._target), radius, TARGET)
+        self._paint_scene()
+
+    def _paint_scene(self) -> None:
+        """Bake what is static within an episode (the skin's backdrop, the target) into the
+        frame's and the segmentation's starting canvas, so a step only adds the agent."""
+        self._scene, distractor = skins.backdrop(self._skin, self._background, self._skin_seed)
+        self._seg_scene = distractor * np.uint8(self.DISTRACTOR_CLASS)
+        centre, radius = self._to_pixels(self._target), max(self.success_radius * self.size, 3.0)
+        fill_circle(self._scene, *centre, radius, self._target_colour)
+        fill_circle(self._seg_scene, *centre, radius, self.TARGET_CLASS)
 
     def _to_pixels(self, point: np.ndarray) -> tuple[float, float]:
         return float(point[0]) * self.size, (1.0 - float(point[1])) * self.size
 
     def _draw(self) -> np.ndarray:
         frame = self._scene.copy()  # a fresh array each step: returned observations never alias
-        radius = max(self.AGENT_RADIUS * self.size, 3.0)
-        fill_circle(frame, *self._to_pixels(self._pos), radius, AGENT)
+        fill_circle(frame, *self._to_pixels(self._pos), self._agent_radius, self._agent_colour)
         return frame
+
+    @property
+    def _agent_radius(self) -> float:
+        return max(self.AGENT_RADIUS * self.size, 3.0)
 
     def _info(self) -> dict[str, Any]:
         distance = float(np.linalg.norm(self._pos - self._target))
