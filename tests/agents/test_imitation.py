@@ -4,7 +4,8 @@ The latent-BC pipeline is checked on synthetic video whose structure is known: e
 frame shows (as its brightness) the action that led to it and (as a marker) the action
 the expert takes next; a fake latent-action model reads the brightness and answers a
 permuted code. A correct pipeline recovers the expert's next real action from a frame;
-a map drawn without labels does not.
+a map drawn without labels does not. Continuous BC is checked on the reach expert's
+episodes, against random forces on the same seeds.
 """
 
 import json
@@ -14,14 +15,21 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from worldlab.agents.frame_policy import FrameHistory, episode_transitions, stack_indices
+from worldlab.agents.frame_policy import (
+    FrameHistory,
+    FramePolicy,
+    episode_transitions,
+    stack_indices,
+)
 from worldlab.agents.imitation import (
     ImitationConfig,
     evaluate_imitation,
     load_imitation_agent,
+    real_transitions,
     train_bc,
     train_latent_bc,
 )
+from worldlab.agents.rollout import run_episodes
 from worldlab.agents.runs import evaluate_agent
 from worldlab.cli.main import app
 from worldlab.data import EpisodeDataset, collect
@@ -29,6 +37,7 @@ from worldlab.data.episode import episode_filename, write_episode
 from worldlab.data.manifest import Manifest
 from worldlab.errors import WorldlabError
 from worldlab.models import ActionSpec, WorldModel
+from worldlab.worlds import make_env
 
 torch.set_num_threads(2)
 SIZE, ACTIONS, CODES = 8, 3, 5
@@ -230,3 +239,96 @@ def test_cli_trains_and_evaluates_imitation_agents_in_the_real_world(platformer,
     args = ["agent", "train", "latent-bc", "--video", video, "--model", not_a_model]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "x")])
     assert "not a worldlab run" in str(result.exception)
+
+
+# -- continuous actions: behavioural cloning of the reach expert -----------------------------
+REACH_STEPS = 15  # the expert arrives in about 12: most steps show it on the way
+
+
+@pytest.fixture(scope="module")
+def reach(tmp_path_factory):
+    """Expert reach episodes at size 32: 100 to learn from, 10 held out, 20 for the CLI."""
+    root = tmp_path_factory.mktemp("reach")
+    common = dict(max_steps=REACH_STEPS, size=32, policy="expert", progress=False)
+    collect("reach", root / "expert", 100, seed=0, **common)
+    collect("reach", root / "held_out", 10, seed=500, **common)
+    collect("reach", root / "small", 20, seed=700, **common)
+    return root
+
+
+def test_a_continuous_frame_policy_acts_inside_its_bounds():
+    policy = FramePolicy(0, 2, action_bounds=([0.0, -2.0], [1.0, 2.0]))
+    stacks = torch.randint(0, 256, (5, 2, 16, 16, 3), dtype=torch.uint8)
+    actions = policy(stacks)
+    assert actions.shape == (5, 2) and actions.dtype == torch.float32
+    assert (actions[:, 0] >= 0).all() and (actions[:, 0] <= 1).all()
+    assert (actions[:, 1].abs() <= 2).all()
+    assert "low" not in policy.state_dict()  # the card keeps the bounds
+    with pytest.raises(ValueError, match="finite low < high"):
+        FramePolicy(0, 2, action_bounds=([1.0], [-1.0]))
+
+
+def test_cli_clones_continuous_actions_and_evaluates_them_under_other_env_arguments(
+    reach, tmp_path
+):
+    run, runner = tmp_path / "bc", CliRunner()
+    result = runner.invoke(app, [
+        "agent", "train", "bc", "--labelled", str(reach / "small"), "--out", str(run),
+        "--eval-episodes", "2", "--set", "imitation.updates=5", "--set",
+        "imitation.batch_size=8",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    card = json.loads((run / "agent.json").read_text())
+    assert card["continuous"] and card["classes"] == 0 and card["action_dims"] == 2
+    assert card["action_low"] == [-1.0, -1.0] and card["action_high"] == [1.0, 1.0]
+    assert card["labels"] == 20 * REACH_STEPS and "final_mae" in card["training"]
+    assert "label_counts" not in card["training"]
+
+    agent = load_imitation_agent(run)
+    stack = FrameHistory(2).reset(np.zeros((32, 32, 3), np.uint8))
+    action = agent.act(stack)
+    assert action.dtype == np.float32 and action.shape == (2,) and np.abs(action).max() <= 1
+    assert evaluate_agent(run, 1, progress=False)["lengths"] == [REACH_STEPS]
+
+    # The env's keyword arguments, merged over the run's: a shorter episode, a wide target.
+    short = evaluate_imitation(run, 2, progress=False, env_kwargs={"max_steps": 4})
+    assert short["lengths"] == [4, 4]
+    result = runner.invoke(app, [
+        "agent", "eval", str(run), "--episodes", "2", "--env-arg", "success_radius=2.0",
+        "--json", str(tmp_path / "eval.json"),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "eval.json").read_text())["success_rate"] == 1.0
+    with pytest.raises(WorldlabError, match=r"shows \[16, 16, 3\] frames"):
+        evaluate_imitation(run, 1, progress=False, env_kwargs={"size": 16})
+    with pytest.raises(WorldlabError, match="cannot be made with"):
+        evaluate_imitation(run, 1, progress=False, env_kwargs={"colour": 3})
+
+
+def random_success(episodes: int, seed: int, max_steps: int) -> float:
+    """Uniform random forces on reach, on the episodes ``evaluate_imitation`` plays."""
+    env = make_env("reach", size=32)
+    env.action_space.seed(seed)
+    policy = lambda stack: env.action_space.sample()  # noqa: E731
+    result = run_episodes("reach", env, FrameHistory(2), policy, lambda action: action,
+                          episodes, seed, max_steps, progress=False)  # fmt: skip
+    return result["success_rate"]
+
+
+def test_bc_learns_the_reach_experts_forces_from_frames(reach, tmp_path):
+    config = ImitationConfig(updates=150, batch_size=32, lr=3e-3)
+    train_bc(reach / "expert", None, tmp_path / "bc", config, progress=False)
+    agent = load_imitation_agent(tmp_path / "bc")
+    held_out = real_transitions(EpisodeDataset(reach / "held_out"), 2)
+    forces = agent.actions(torch.from_numpy(held_out.obs[held_out.stacks])).numpy()
+    error = np.abs(forces - held_out.labels).mean()
+    assert error < 0.7 * np.abs(held_out.labels).mean()  # measured: 0.34 vs 0.65 for zeros
+
+    played = evaluate_imitation(tmp_path / "bc", 20, seed=1000, max_steps=40, progress=False)
+    assert played["success_rate"] >= random_success(20, 1000, 40) + 0.5  # measured: 0.9 vs 0.0
+
+
+def test_latent_bc_names_continuous_labels_as_unsupported(synthetic, reach, tmp_path):
+    with pytest.raises(WorldlabError, match="latent BC maps its codes to discrete actions only"):
+        train_latent_bc(synthetic["video"], BrightnessLAM(), reach / "small", 10,
+                        tmp_path / "x", FAST, progress=False)  # fmt: skip

@@ -6,7 +6,7 @@ import pytest
 from worldlab.data import EpisodeDataset, collect
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.worlds import make_env
-from worldlab.worlds.experts import RIGHT_JUMP, PlatformerExpert, make_expert
+from worldlab.worlds.experts import RIGHT_JUMP, PlatformerExpert, ReachExpert, make_expert
 from worldlab.worlds.platformer import PlatformerEnv
 
 # A gap of three tiles after a run-up: running right alone falls into it.
@@ -67,12 +67,42 @@ def test_the_expert_plays_generated_levels_without_falling_and_collects_coins():
     assert sum(total for total, _ in results) >= 10  # random actions collect ~0 coins
 
 
+def reach_success(policy, episodes=50, steps=50) -> float:
+    """How often ``policy(env)`` ends a reach episode at the target (seeds 0..episodes-1)."""
+    env = make_env("reach", size=16)
+    ends = []
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        for _ in range(steps):
+            _, _, _, _, info = env.step(policy(env))
+        ends.append(info["success"])
+    return float(np.mean(ends))
+
+
+def test_the_reach_expert_ends_at_the_target_and_random_actions_do_not():
+    expert = make_expert("worldlab/Reach-v0")
+    assert isinstance(expert, ReachExpert)
+    env = make_env("reach", size=16)
+    env.reset(seed=0)
+    action = expert(env)
+    assert action.dtype == np.float32 and action.shape == (2,) and np.abs(action).max() <= 1
+    assert reach_success(expert) >= 0.95  # measured: 1.0
+    assert reach_success(lambda e: e.action_space.sample()) <= 0.1  # measured: 0.0
+    with pytest.raises(WorldlabError, match="the reach expert plays reach"):
+        expert(make_env("bounce", size=16))
+
+
 def test_expert_video_is_collected_and_other_worlds_have_no_expert(tmp_path):
     collect("platformer", tmp_path / "expert", 2, max_steps=40, size=16, policy="expert",
             progress=False)  # fmt: skip
     dataset = EpisodeDataset(tmp_path / "expert")
     actions = np.concatenate([dataset.episode(i)["action"][1:] for i in range(2)])
     assert set(np.unique(actions)) <= {0, 2, 5} and (actions == 2).any()
+    collect("reach", tmp_path / "reach", 2, max_steps=20, size=16, policy="expert",
+            progress=False)  # fmt: skip
+    forces = EpisodeDataset(tmp_path / "reach").episode(0)["action"]
+    assert forces.dtype == np.float32 and forces.shape == (21, 2) and np.abs(forces).max() > 0.5
     with pytest.raises(WorldlabError, match="no scripted expert plays worldlab/Bounce-v0"):
         collect("bounce", tmp_path / "b", 1, size=16, policy="expert", progress=False)
     with pytest.raises(DatasetError, match="reads the world"):

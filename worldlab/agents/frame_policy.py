@@ -2,9 +2,10 @@
 
 ``FramePolicy`` maps the last ``frames`` observations (``[B, K, H, W, 3] uint8``) to logits
 over ``classes`` actions: a world's real actions (behavioural cloning) or a latent-action
-model's codes (latent BC, ``worldlab.agents.imitation``). ``fit_frame_policy`` trains it
-by cross-entropy on ``(frame stack, label)`` pairs; ``FrameHistory`` keeps the stack while
-acting in a real world.
+model's codes (latent BC, ``worldlab.agents.imitation``). Given ``action_bounds`` instead,
+it outputs continuous actions inside them (a world's ``Box`` actions). ``fit_frame_policy``
+trains it on ``(frame stack, label)`` pairs, by cross-entropy or, for continuous actions,
+mean squared error; ``FrameHistory`` keeps the stack while acting in a real world.
 
 Labels follow the episode layout: ``action[t]`` led to ``obs[t]``, so the label of frame
 ``t`` is what was done next, ``action[t + 1]`` (or the code inferred for ``t → t + 1``).
@@ -15,6 +16,7 @@ A frame's stack repeats the episode's first frame where the episode is younger t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,31 +28,73 @@ from torch import nn
 from worldlab.models.blocks import frames_to_input
 from worldlab.progress import progress_bar
 
+# A continuous action space's bounds, per dimension: ``(low, high)``.
+ActionBounds = tuple[Sequence[float], Sequence[float]]
+
 
 class FramePolicy(nn.Module):
     """Four stride-2 3×3 convolutions over the stacked frames (any frame size), pooled to
-    4×4, then an MLP."""
+    4×4, then an MLP.
 
-    def __init__(self, classes: int, frames: int = 2, channels: int = 3, width: int = 32):
+    Discrete (``action_bounds`` None): logits over ``classes``. Continuous: ``classes`` is
+    0 and the ``len(low)`` outputs go through tanh, scaled from ``[-1, 1]`` to ``[low, high]``.
+    """
+
+    def __init__(
+        self,
+        classes: int,
+        frames: int = 2,
+        channels: int = 3,
+        width: int = 32,
+        action_bounds: ActionBounds | None = None,
+    ):
         super().__init__()
         self.classes, self.frames = classes, frames
+        self.continuous = action_bounds is not None
+        self.action_dims = len(action_bounds[0]) if self.continuous else 0
+        if self.continuous:
+            low, high = (torch.tensor(bound, dtype=torch.float32) for bound in action_bounds)
+            finite = bool(torch.isfinite(low).all() and torch.isfinite(high).all())
+            if classes != 0 or low.shape != high.shape or not finite or not (low < high).all():
+                raise ValueError(
+                    f"continuous actions need classes=0 and finite low < high, got classes="
+                    f"{classes}, low={low.tolist()}, high={high.tolist()}"
+                )
+            # Not saved with the weights: the agent's card records the bounds.
+            self.register_buffer("low", low, persistent=False)
+            self.register_buffer("high", high, persistent=False)
+        head_outputs = self.action_dims if self.continuous else classes
         layers: list[nn.Module] = []
         inputs = channels * frames
         for outputs in (width, 2 * width, 2 * width, 2 * width):
             layers += [nn.Conv2d(inputs, outputs, 3, stride=2, padding=1), nn.SiLU()]
             inputs = outputs
         self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
-        self.head = nn.Sequential(nn.Linear(inputs * 16, 256), nn.SiLU(), nn.Linear(256, classes))
+        self.head = nn.Sequential(
+            nn.Linear(inputs * 16, 256), nn.SiLU(), nn.Linear(256, head_outputs)
+        )
+
+    @property
+    def action_bounds(self) -> tuple[list[float], list[float]] | None:
+        """``(low, high)`` of continuous actions; None for a discrete policy."""
+        return (self.low.tolist(), self.high.tolist()) if self.continuous else None
 
     def forward(self, stack: torch.Tensor) -> torch.Tensor:
-        """``[B, K, H, W, C] uint8`` → logits ``[B, classes]``."""
-        return self.head(self.encoder(self._images(stack)))
+        """``[B, K, H, W, C] uint8`` → logits ``[B, classes]``, or continuous actions
+        ``[B, action_dims]`` float inside the bounds."""
+        return self._output(self.head(self.encoder(self._images(stack))))
 
     def features(self, stack: torch.Tensor) -> torch.Tensor:
         """What the policy knows of a frame stack: its last hidden layer and its output
-        distribution, ``[B, 256 + classes]`` (the input of ``fit_decoder``)."""
+        distribution (or its actions), ``[B, 256 + classes]`` (the input of ``fit_decoder``)."""
         hidden = self.head[:-1](self.encoder(self._images(stack)))
-        return torch.cat([hidden, self.head[-1](hidden).softmax(1)], 1)
+        output = self._output(self.head[-1](hidden))
+        return torch.cat([hidden, output if self.continuous else output.softmax(1)], 1)
+
+    def _output(self, raw: torch.Tensor) -> torch.Tensor:
+        if not self.continuous:
+            return raw
+        return self.low + (raw.tanh() + 1) * 0.5 * (self.high - self.low)
 
     @staticmethod
     def _images(stack: torch.Tensor) -> torch.Tensor:
@@ -70,7 +114,8 @@ class Transitions:
     """Frames of several episodes and the labelled steps among them.
 
     ``obs``: all frames ``[F, H, W, C]`` uint8; ``stacks``: ``[N, K]`` indices into
-    ``obs`` (each labelled step's stack); ``labels``: ``[N]`` int64."""
+    ``obs`` (each labelled step's stack); ``labels``: ``[N]`` int64 (discrete actions or
+    codes) or ``[N, D]`` float32 (continuous actions)."""
 
     obs: np.ndarray
     stacks: np.ndarray
@@ -86,18 +131,20 @@ class Transitions:
 def episode_transitions(
     episodes: list[np.ndarray], labels: list[np.ndarray], frames: int
 ) -> Transitions:
-    """Pairs from episodes ``obs [T+1, H, W, C]`` and per-episode labels ``[T]`` (label
-    ``t`` is what was done at frame ``t``); the episodes' last frames get no label."""
+    """Pairs from episodes ``obs [T+1, H, W, C]`` and per-episode labels ``[T]`` (or
+    ``[T, D]``: continuous; label ``t`` is what was done at frame ``t``); the episodes' last
+    frames get no label."""
     stacks, offset = [], 0
     for obs, label in zip(episodes, labels, strict=True):
         if len(label) != len(obs) - 1:
             raise ValueError(f"{len(obs)} frames need {len(obs) - 1} labels, got {len(label)}")
         stacks.append(stack_indices(len(obs), frames)[:-1] + offset)
         offset += len(obs)
+    every = np.concatenate(labels)
     return Transitions(
         obs=np.concatenate(episodes),
         stacks=np.concatenate(stacks).astype(np.int64),
-        labels=np.concatenate(labels).astype(np.int64),
+        labels=every.astype(np.float32 if every.ndim == 2 else np.int64),
     )
 
 
@@ -110,18 +157,25 @@ def fit_frame_policy(
     lr: float = 1e-3,
     seed: int = 0,
     progress: bool = True,
+    action_bounds: ActionBounds | None = None,
 ) -> tuple[FramePolicy, dict[str, Any]]:
-    """Train a ``FramePolicy`` by cross-entropy; returns it (in eval mode) and its training
-    record: the loss and accuracy over the last 10% of updates, and the label counts."""
+    """Train a ``FramePolicy`` by cross-entropy, or with ``action_bounds`` (``classes`` 0,
+    labels ``[N, D]`` float) on continuous actions by mean squared error; returns it (in
+    eval mode) and its training record: the loss over the last 10% of updates and, there,
+    the accuracy and the label counts (discrete) or the mean absolute error (continuous)."""
     if len(data) == 0:
         raise ValueError("no labelled transitions to learn from")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    policy = FramePolicy(classes, frames)
+    policy = FramePolicy(classes, frames, action_bounds=action_bounds)
+    if policy.continuous and data.labels.shape[1:] != (policy.action_dims,):
+        raise ValueError(
+            f"labels {list(data.labels.shape)} do not match {policy.action_dims} action dims"
+        )
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     obs = torch.from_numpy(np.ascontiguousarray(data.obs))
     stacks, labels = torch.from_numpy(data.stacks), torch.from_numpy(data.labels)
-    tail_losses, tail_hits, tail_seen = [], 0, 0
+    tail_losses, tail_hits, tail_seen, tail_errors = [], 0, 0, 0.0
     policy.train()
     with progress_bar(progress) as bar:
         task = bar.add_task("behavioural cloning", total=updates, unit="updates")
@@ -129,14 +183,20 @@ def fit_frame_policy(
             chosen = torch.randint(
                 len(labels), (min(batch_size, len(labels)),), generator=generator
             )
-            logits = policy(obs[stacks[chosen]])
-            loss = F.cross_entropy(logits, labels[chosen])
+            output = policy(obs[stacks[chosen]])
+            if policy.continuous:
+                loss = F.mse_loss(output, labels[chosen])
+            else:
+                loss = F.cross_entropy(output, labels[chosen])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if update >= updates - max(updates // 10, 1):
                 tail_losses.append(loss.item())
-                tail_hits += int((logits.argmax(1) == labels[chosen]).sum())
+                if policy.continuous:
+                    tail_errors += float((output.detach() - labels[chosen]).abs().mean(1).sum())
+                else:
+                    tail_hits += int((output.argmax(1) == labels[chosen]).sum())
                 tail_seen += len(chosen)
             bar.advance(task)
     policy.eval()
@@ -145,10 +205,14 @@ def fit_frame_policy(
         "batch_size": batch_size,
         "lr": lr,
         "transitions": len(data),
-        "label_counts": np.bincount(data.labels, minlength=classes).tolist(),
-        "final_loss": float(np.mean(tail_losses)),
-        "final_accuracy": tail_hits / max(tail_seen, 1),
     }
+    if policy.continuous:
+        record["final_loss"] = float(np.mean(tail_losses))
+        record["final_mae"] = tail_errors / max(tail_seen, 1)
+    else:
+        record["label_counts"] = np.bincount(data.labels, minlength=classes).tolist()
+        record["final_loss"] = float(np.mean(tail_losses))
+        record["final_accuracy"] = tail_hits / max(tail_seen, 1)
     return policy, record
 
 
@@ -160,7 +224,7 @@ def policy_features(policy: FramePolicy, data: Transitions, batch_size: int = 25
         policy.features(obs[stacks[start : start + batch_size]])
         for start in range(0, len(stacks), batch_size)
     ]
-    return torch.cat(parts) if parts else torch.zeros(0, 256 + policy.classes)
+    return torch.cat(parts) if parts else torch.zeros(0, 256 + policy.classes + policy.action_dims)
 
 
 def fit_decoder(

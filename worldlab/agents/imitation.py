@@ -17,7 +17,10 @@ frames to codes, and map codes to real actions with a handful of labelled transi
   drawn at random, the floor of the method.
 - ``train_bc(labelled, labels=N)``: the baselines. Plain behavioural cloning on real
   actions, from ``N`` labelled transitions (BC on the labels alone), or on all of an
-  expert's labelled episodes (``labels=None``: the oracle).
+  expert's labelled episodes (``labels=None``: the oracle). Discrete actions are learned
+  by cross-entropy; continuous (``Box``) ones by mean squared error, the policy's tanh
+  outputs scaled to the bounds the dataset's manifest records. Latent BC maps codes to
+  discrete actions only.
 
 Both write an agent run (``agent.json``, ``policy.safetensors`` with its SHA-256 in the
 card, and for latent BC ``action_map.json`` and ``decoder.safetensors``) that ``worldlab
@@ -82,7 +85,11 @@ class ImitationConfig:
 
 
 # -- data ---------------------------------------------------------------------------------
-def _open(directory: str | Path, role: str, needs_actions: bool) -> EpisodeDataset:
+def _open(
+    directory: str | Path, role: str, needs_actions: bool, discrete: bool = False
+) -> EpisodeDataset:
+    """The dataset at ``directory``, checked to hold episodes and, when ``needs_actions``,
+    discrete or box actions (only discrete ones where ``discrete``: latent BC's labels)."""
     dataset = EpisodeDataset(directory)
     if len(dataset) == 0:
         raise WorldlabError(f"{role} {directory} holds no readable episodes")
@@ -91,10 +98,17 @@ def _open(directory: str | Path, role: str, needs_actions: bool) -> EpisodeDatas
             f"{role} {directory} has no actions; labelled transitions come from episodes "
             "with actions, e.g. `worldlab collect --env platformer --policy expert --out DIR`"
         )
-    if needs_actions and dataset.manifest.action.get("type") != "discrete":
+    kind = dataset.manifest.action.get("type")
+    if needs_actions and discrete and kind != "discrete":
         raise WorldlabError(
-            f"{role} {directory} has {dataset.manifest.action.get('type')} actions; "
-            "behavioural cloning here learns discrete actions"
+            f"{role} {directory} has {kind} (continuous) actions, but latent BC maps its "
+            "codes to discrete actions only; clone continuous actions with "
+            f"`worldlab agent train bc --labelled {directory}`"
+        )
+    if needs_actions and kind not in ("discrete", "box"):
+        raise WorldlabError(
+            f"{role} {directory} has {kind} actions; behavioural cloning learns discrete "
+            "or box (continuous) actions"
         )
     return dataset
 
@@ -104,8 +118,13 @@ def _episodes(dataset: EpisodeDataset) -> list[np.ndarray]:
 
 
 def real_transitions(dataset: EpisodeDataset, frames: int) -> Transitions:
-    """Every transition of a labelled dataset, labelled with the real action taken."""
-    labels = [np.asarray(dataset.episode(i)["action"][1:]) for i in range(len(dataset))]
+    """Every transition of a labelled dataset, labelled with the real action taken
+    (``[N]`` int64 discrete actions, or ``[N, D]`` float32 box actions, flattened)."""
+    box = dataset.manifest.action.get("type") == "box"
+    labels = []
+    for index in range(len(dataset)):
+        action = np.asarray(dataset.episode(index)["action"][1:])
+        labels.append(action.reshape(len(action), -1).astype(np.float32) if box else action)
     return episode_transitions(_episodes(dataset), labels, frames)
 
 
@@ -180,7 +199,9 @@ def train_latent_bc(
     _check_frames(video_data, model.obs_shape, "the expert video")
     if labels > 0 and labelled is None:
         raise WorldlabError("--labels N > 0 needs --labelled DIR, episodes with real actions")
-    labelled_data = None if labelled is None else _open(labelled, "the labelled data", True)
+    labelled_data = (
+        None if labelled is None else _open(labelled, "the labelled data", True, discrete=True)
+    )
     codes = int(model.action_spec.n)
     if policy_from is not None:
         reused = load_imitation_agent(policy_from)
@@ -275,7 +296,9 @@ def train_bc(
     dataset = _open(labelled, "the labelled data", needs_actions=True)
     every = real_transitions(dataset, config.frames)
     data = every.subset(draw_labelled(len(every), labels, config.seed))
-    classes = int(dataset.manifest.action["n"])
+    spec = dataset.manifest.action
+    bounds = _action_bounds(spec, labelled) if spec["type"] == "box" else None
+    classes = 0 if bounds is not None else int(spec["n"])
     policy, record = fit_frame_policy(
         data,
         classes,
@@ -285,6 +308,7 @@ def train_bc(
         config.lr,
         config.seed,
         progress,
+        action_bounds=bounds,
     )
     card = _card(
         "bc",
@@ -298,6 +322,18 @@ def train_bc(
     )
     _save(Path(out), policy, card)
     return card
+
+
+def _action_bounds(spec: dict[str, Any], labelled: str | Path) -> tuple[list, list]:
+    """``(low, high)`` of a box action spec, flattened; the policy's tanh needs them finite."""
+    low, high = np.asarray(spec["low"], float), np.asarray(spec["high"], float)
+    if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
+        raise WorldlabError(
+            f"the labelled data {labelled} has box actions bounded by low={low.tolist()}, "
+            f"high={high.tolist()}; behavioural cloning scales its outputs to finite bounds "
+            "with low < high, so collect from a world whose action space has them"
+        )
+    return low.tolist(), high.tolist()
 
 
 def _world_action(dataset: EpisodeDataset) -> dict[str, Any]:
@@ -328,16 +364,34 @@ def random_action_map(codes: int, real_action: dict[str, Any], seed: int) -> Act
 
 def _card(kind, dataset, policy, config, record, **extra) -> dict[str, Any]:
     manifest = dataset.manifest
+    env_kwargs = dict(manifest.env_kwargs)
+    skins = getattr(manifest, "skins", [])
+    if len(skins) == 1:  # data drawn in one style: the agent is evaluated in it by default
+        env_kwargs["skin"] = skins[0]
     return {
         "agent": kind,
         "env_id": manifest.env_id,
-        "env_kwargs": manifest.env_kwargs,
+        "env_kwargs": env_kwargs,
         "obs_shape": list(dataset.obs_shape),
         "episode_steps": max(dataset.lengths) - 1,  # evaluation cuts episodes here, as the data
         "classes": policy.classes,
+        **_continuous_fields(policy),
         "imitation": dataclasses.asdict(config),
         "training": record,
         **extra,
+    }
+
+
+def _continuous_fields(policy: FramePolicy) -> dict[str, Any]:
+    """What rebuilds a continuous policy (``load_imitation_agent``); nothing for discrete."""
+    if not policy.continuous:
+        return {}
+    low, high = policy.action_bounds
+    return {
+        "continuous": True,
+        "action_dims": policy.action_dims,
+        "action_low": low,
+        "action_high": high,
     }
 
 

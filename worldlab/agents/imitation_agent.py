@@ -4,7 +4,9 @@
 The run holds ``agent.json`` (the card, with the settings under ``"imitation"`` and the
 SHA-256 of every weights file), ``policy.safetensors`` and, for latent BC,
 ``action_map.json`` and ``decoder.safetensors``. No world model runs at act time: the
-policy reads the last ``frames`` frames.
+policy reads the last ``frames`` frames. A bc run on continuous actions records them in
+its card (``continuous``, ``action_dims``, ``action_low``, ``action_high``) and acts with
+float32 arrays.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 from torch import nn
@@ -51,17 +54,30 @@ class ImitationAgent:
     action_map: ActionMap | None = None  # latent BC: codes → real actions, by majority
     decoder: nn.Linear | None = None  # latent BC with labels: features → real actions
 
+    @property
+    def continuous(self) -> bool:
+        return self.policy.continuous
+
     @torch.no_grad()
     def actions(self, stacks: torch.Tensor, decode: str = "decoder") -> torch.Tensor:
-        """Greedy real actions ``[B]`` for frame stacks ``[B, K, H, W, C]``. Latent BC reads
-        them out with its ``decoder`` (when it has one and ``decode="decoder"``) or maps
-        the likeliest code through the majority ``action_map`` (``decode="map"``)."""
+        """Greedy real actions ``[B]`` int64 (discrete) or ``[B, D]`` float32 (continuous)
+        for frame stacks ``[B, K, H, W, C]``. Latent BC reads them out with its ``decoder``
+        (when it has one and ``decode="decoder"``) or maps the likeliest code through the
+        majority ``action_map`` (``decode="map"``)."""
         if decode not in DECODES:
             raise WorldlabError(f"decode must be one of {', '.join(DECODES)}, got {decode!r}")
+        if self.continuous:
+            return self.policy(stacks)
         if self.decoder is not None and decode == "decoder":
             return self.decoder(self.policy.features(stacks)).argmax(1)
         choice = self.policy(stacks).argmax(1)
         return choice if self.action_map is None else self.action_map.to_real(choice)
+
+    def act(self, stack: torch.Tensor, decode: str = "decoder") -> int | np.ndarray:
+        """The real world's action for one frame stack ``[1, K, H, W, C]``: an int, or a
+        float32 array ``[D]`` for continuous actions."""
+        action = self.actions(stack, decode)[0]
+        return action.numpy().astype(np.float32) if self.continuous else int(action)
 
 
 def load_imitation_agent(run: str | Path) -> ImitationAgent:
@@ -71,7 +87,9 @@ def load_imitation_agent(run: str | Path) -> ImitationAgent:
     if card.get("agent") not in IMITATION_KINDS:
         raise WorldlabError(f"'{run}' holds a '{card.get('agent')}' agent, not bc or latent-bc")
     frames = int(card["imitation"]["frames"])
-    policy = FramePolicy(int(card["classes"]), frames, channels=int(card["obs_shape"][-1]))
+    bounds = (card["action_low"], card["action_high"]) if card.get("continuous") else None
+    channels = int(card["obs_shape"][-1])
+    policy = FramePolicy(int(card["classes"]), frames, channels=channels, action_bounds=bounds)
     policy.load_state_dict(_read_weights(run, POLICY_FILE, card.get("policy_sha256")))
     agent = ImitationAgent(card, policy.eval())
     if card.get("action_map"):
@@ -92,19 +110,23 @@ def evaluate_imitation(
     record: bool = False,
     progress: bool = True,
     decode: str = "decoder",
+    env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Real episodes with the run's greedy policy (``ImitationAgent.actions``, with
+    """Real episodes with the run's greedy policy (``ImitationAgent.act``, with
     ``decode``), cut at ``max_steps`` (default: the longest episode it learned from);
-    what ``run_episodes`` returns."""
+    what ``run_episodes`` returns.
+
+    ``env_kwargs`` are merged over the card's (e.g. ``{"skin": "noise"}``: the same policy
+    in a world drawn otherwise); the frames must keep the shape the policy learned from."""
     agent = load_imitation_agent(run)
     card = agent.card
     max_steps = max_steps or card.get("episode_steps")
-    env = make_env(card["env_id"], size=int(card["obs_shape"][0]), **card.get("env_kwargs", {}))
+    env = _world(card, env_kwargs or {})
     result = run_episodes(
         card["env_id"],
         env,
         FrameHistory(agent.policy.frames),
-        lambda stack: int(agent.actions(stack, decode)[0]),
+        lambda stack: agent.act(stack, decode),
         lambda action: action,
         episodes,
         seed,
@@ -117,8 +139,26 @@ def evaluate_imitation(
     return result
 
 
+def _world(card: dict[str, Any], env_kwargs: dict[str, Any]):
+    """The card's world, its keyword arguments overridden by ``env_kwargs``."""
+    kwargs = {"size": int(card["obs_shape"][0]), **card.get("env_kwargs", {}), **env_kwargs}
+    try:
+        env = make_env(card["env_id"], **kwargs)
+    except TypeError as error:  # an argument the world's constructor does not take
+        raise WorldlabError(f"{card['env_id']} cannot be made with {kwargs}: {error}") from None
+    shape = list(env.observation_space.shape)
+    if shape != list(card["obs_shape"]):
+        env.close()
+        raise WorldlabError(
+            f"with the keyword arguments {env_kwargs}, {card['env_id']} shows {shape} frames, "
+            f"but the policy learned from {list(card['obs_shape'])}; leave the frame size be"
+        )
+    return env
+
+
 def load_imitation_policy(run: str | Path) -> tuple[None, Any]:
     """``(None, policy)`` for ``worldlab.agents.runs.load_agent``: no world model, and a
-    policy from frame stacks ``[1, K, H, W, C]`` to greedy real actions ``[1]``."""
+    policy from frame stacks ``[1, K, H, W, C]`` to greedy real actions ``[1]`` (``[1, D]``
+    float32 for continuous actions)."""
     agent = load_imitation_agent(run)
     return None, agent.actions

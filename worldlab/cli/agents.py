@@ -139,18 +139,36 @@ def agent_eval(
     planner: list[str] | None = typer.Option(
         None, help="MPC runs: plan with KEY=VALUE instead of the run's setting (repeatable)"
     ),
+    env_arg: list[str] | None = typer.Option(
+        None,
+        "--env-arg",
+        help="bc/latent-bc runs: environment keyword KEY=VALUE over the run's own, e.g. "
+        "skin=noise (repeatable)",
+    ),
 ) -> None:
     """Play an agent's greedy policy in the real world: mean return, success rate, 95% CIs."""
     import json
 
-    from worldlab.agents.runs import evaluate_agent
+    from worldlab.agents.runs import evaluate_agent, kind_of
     from worldlab.config import parse_assignments
     from worldlab.data import write_video
+    from worldlab.errors import WorldlabError
 
     settings = parse_assignments(planner, "--planner")
-    result = evaluate_agent(
-        run, episodes, seed, max_steps, record=video is not None, planner=settings
-    )
+    env_kwargs = parse_assignments(env_arg, "--env-arg")
+    record = video is not None
+    if env_kwargs:
+        kind = kind_of(run)
+        if not kind.from_video or settings:
+            raise WorldlabError(
+                f"--env-arg applies to bc and latent-bc runs, --planner to MPC runs; {run} is "
+                f"a {kind.name} run"
+            )
+        from worldlab.agents.imitation_agent import evaluate_imitation
+
+        result = evaluate_imitation(run, episodes, seed, max_steps, record, env_kwargs=env_kwargs)
+    else:
+        result = evaluate_agent(run, episodes, seed, max_steps, record=record, planner=settings)
     _print_result(str(run), result)
     if video is not None:
         write_video(result["frames"], video)

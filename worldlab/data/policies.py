@@ -11,7 +11,7 @@ new episode, so episode ``i`` stays a function of its own seed.
   then reaches the speeds a planner will ask of it, which white noise never does
   (ctallec/world-models' "brownian" data). Discrete actions are sticky.
 - ``expert``: a scripted expert that reads the world's true state
-  (``worldlab.worlds.experts``; the platformer has one), for expert video.
+  (``worldlab.worlds.experts``: the platformer and reach have one), for expert video.
 """
 
 from __future__ import annotations

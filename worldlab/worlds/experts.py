@@ -12,20 +12,28 @@ Their episodes, recorded without actions (``worldlab collect --policy expert
   character would fall into a gap within ``horizon`` steps. Over 200 generated levels of
   150 steps: 7.8 coins, no falls, never stuck (running right alone falls in every level;
   uniform random actions collect 0.02 coins).
+- ``reach``: a PD controller on the true state, ``clip(kp · (target − position) − kd ·
+  velocity, −1, 1)``, a float32 force ``(2,)``. Over 50 seeded episodes of 50 steps
+  (seeds 0–49): at the target at the end of all 50, first there after 11.5 steps
+  (median; 15 at most), never leaving it; uniform random actions end at the target in
+  none of the same 50 (measured in ``tests/worlds/test_experts.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium
 import numpy as np
 
 from worldlab.errors import WorldlabError
 from worldlab.worlds.platformer import EMPTY, GROUND_TOP, PLATFORM, SOLID, PlatformerEnv
+from worldlab.worlds.reach import ReachEnv
 
-# An expert: the world (reset, about to step) → the action to take.
-Expert = Callable[[gymnasium.Env], int]
+# An expert: the world (reset, about to step) → the action to take (an int for discrete
+# actions, a float32 array for continuous ones).
+Expert = Callable[[gymnasium.Env], Any]
 
 RIGHT, RIGHT_JUMP, NOOP = 2, 5, 0
 LOW_PLATFORM_ROW = 4  # the tiles whose tops are at y = 5
@@ -94,7 +102,30 @@ class PlatformerExpert:
         return False
 
 
-EXPERTS: dict[str, Callable[[], Expert]] = {"worldlab/Platformer-v0": PlatformerExpert}
+class ReachExpert:
+    """Push toward the target, braked by the velocity: a PD controller on the true state.
+
+    ``kp`` = 20 saturates the force until the mass is about 0.05 from the target; ``kd`` = 5
+    brakes the approach (over 200 episodes, the slowest arrives in 17 steps; 27 without
+    braking)."""
+
+    def __init__(self, kp: float = 20.0, kd: float = 5.0):
+        self.kp, self.kd = kp, kd
+
+    def __call__(self, env: gymnasium.Env) -> np.ndarray:
+        world = env.unwrapped
+        if not isinstance(world, ReachEnv):
+            raise WorldlabError(f"the reach expert plays reach, not {world!r}")
+        x, y, vx, vy, target_x, target_y = world.state
+        error = np.array([target_x - x, target_y - y])
+        force = self.kp * error - self.kd * np.array([vx, vy])
+        return np.clip(force, -1.0, 1.0).astype(np.float32)
+
+
+EXPERTS: dict[str, Callable[[], Expert]] = {
+    "worldlab/Platformer-v0": PlatformerExpert,
+    "worldlab/Reach-v0": ReachExpert,
+}
 
 
 def make_expert(env_id: str) -> Expert:
