@@ -110,6 +110,8 @@ def _coerce(dotted: str, value: Any, current: Any) -> Any:
     expected = type(current)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is list and isinstance(value, str):  # --set model.controls=edge,seg
+        return [item.strip() for item in value.split(",") if item.strip()]
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise WorldlabError(
             f"--set {dotted}={value!r}: expected a {expected.__name__} (current value {current!r})"

@@ -1,9 +1,12 @@
-"""What the denoiser is told besides pixels: flow time, context noise, step size, action.
+"""What the denoiser is told besides pixels: flow time, context noise, step size, action,
+and optionally a visual style.
 
 Each scalar becomes sinusoidal features (as in DDPM / EDM); the action is a linear
 embedding, replaced by a learned "no action" vector where it is dropped (classifier-free
-guidance). Their sum, through a small MLP, is one vector per sample that every block
-of the backbone reads (AdaGN in the U-Net, adaLN in the DiT).
+guidance). A style (a skin of a built-in world, for control transfer) is a learned
+embedding added to the action's, with its own "no style" vector. Their sum, through a
+small MLP, is one vector per sample that every block of the backbone reads (AdaGN in the
+U-Net, adaLN in the DiT).
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ def sinusoidal(values: torch.Tensor, dims: int, scale: float = 1000.0) -> torch.
 class Conditioning(nn.Module):
     """``(τ, context noise, step level, action, keep_action) → [N, dims]``."""
 
-    def __init__(self, dims: int, action_dims: int, step_levels: int):
+    def __init__(self, dims: int, action_dims: int, step_levels: int, styles: int = 0):
         super().__init__()
+        self.style = nn.Embedding(styles, dims) if styles else None
+        self.no_style = nn.Parameter(torch.zeros(dims)) if styles else None
         self.dims = dims
         self.step_embedding = nn.Embedding(step_levels + 1, dims)
         self.action = nn.Linear(action_dims, dims) if action_dims else None
@@ -42,9 +47,10 @@ class Conditioning(nn.Module):
         step_level: torch.Tensor,
         action: torch.Tensor,
         keep_action: torch.Tensor,
+        style: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``time, context_noise [N]`` floats, ``step_level [N]`` int (k of d = 2^-k),
-        ``action [N, A]`` encoded, ``keep_action [N]`` bool."""
+        ``action [N, A]`` encoded, ``keep_action [N]`` bool, ``style [N]`` int (−1: none)."""
         noise = sinusoidal(time, self.dims) + self.step_embedding(step_level)
         if self.action is not None:
             action_vector = self.action(action.to(self.no_action.dtype))
@@ -54,5 +60,11 @@ class Conditioning(nn.Module):
             )
         else:
             action_vector = self.no_action.expand(len(time), -1)
+        if self.style is not None:
+            known = style if style is not None else torch.full_like(time, -1, dtype=torch.long)
+            vectors = self.style(known.clamp(min=0))
+            action_vector = action_vector + torch.where(
+                known[:, None] >= 0, vectors, self.no_style.expand_as(vectors)
+            )
         context = sinusoidal(context_noise, self.dims)
         return self.mlp(torch.cat([noise, context, action_vector], -1))

@@ -24,6 +24,13 @@ What the systems it follows do, and what we keep (paper settings → CPU default
   classifier-free guidance on the action works (``guidance``).
 - **Weights that imagine.** EMA of the denoiser (0.999, warmed up).
 
+- **Control transfer.** Cosmos Transfer 2.5: ControlNet branches (copies of the first
+  blocks) per control (edge, blur, depth, segmentation), weights per control at inference.
+  Ours (``controls``): a zero-initialised copy of the U-Net's encoder per control feeding
+  every ``control_every``-th skip; controls dropped per sample in training, so any subset
+  works; a style embedding (``styles``); ``first_frame_dropout`` teaches it to start a
+  video without context. See docs/transfer.md.
+
 Reward and continuation come from a small convolutional head reading the last two frames
 and the action (DIAMOND trains a separate reward/termination model; ours is one head).
 ``time_shift`` > 1 moves training toward noisier timesteps, as SD3 and Cosmos do for high
@@ -78,6 +85,14 @@ class FlowConfig:
     solver: str = "euler"
     guidance: float = 1.0  # classifier-free guidance on the action; 1 = conditional only
     context_noise: float = 0.1  # noise the context is held at while sampling (Oasis)
+    # control transfer (Cosmos Transfer): ControlNet branches and a style input (U-Net only)
+    controls: list[str] = field(default_factory=list)  # of edge, blur, seg, depth (controls.py)
+    control_every: int = 1  # a branch feeds every k-th down block of the U-Net
+    control_dropout: float = 0.25  # share of samples each control is left out of in training
+    seg_classes: int = 8  # segmentation classes read one-hot (higher ids share the last)
+    styles: int = 0  # style embeddings (a built-in world's skins); 0 = no style input
+    style_dropout: float = 0.1  # share of samples trained without their style
+    first_frame_dropout: float = 0.0  # share trained with no context, so a video can start
 
 
 PRESETS: dict[str, dict] = {

@@ -18,9 +18,11 @@ from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
+from worldlab.models.controls import check_controls, control_channels, control_input
 from worldlab.models.flow import flow
 from worldlab.models.flow.conditioning import Conditioning
 from worldlab.models.flow.config import BACKBONES, DEFAULT_PRESET, PRESETS, SOLVERS, FlowConfig
+from worldlab.models.flow.control import ControlNet
 from worldlab.models.flow.dit import DiTDenoiser
 from worldlab.models.flow.heads import FramePairHeads
 from worldlab.models.flow.unet import UNetDenoiser
@@ -58,6 +60,12 @@ def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
             f"flow models frames [H, W, C], got observations of shape {list(obs_shape)}; "
             "train it on pixels (train.observation=pixels)"
         )
+    check_controls(config.controls)
+    if config.controls and config.backbone != "unet":
+        raise WorldlabError(
+            "control branches (model.controls) are built on the U-Net backbone: set "
+            "model.backbone=unet, or leave model.controls empty"
+        )
     if config.context_frames < 1:
         raise WorldlabError(f"model.context_frames must be ≥ 1, got {config.context_frames}")
     if config.backbone == "dit" and (config.width // config.heads) % 2:
@@ -90,7 +98,7 @@ class FlowWorldModel(WorldModel):
         super().__init__(config, obs_shape, action_spec)
         height, width, channels = obs_shape
         self.conditioning = Conditioning(
-            config.cond_dims, action_spec.input_dims, config.shortcut_levels
+            config.cond_dims, action_spec.input_dims, config.shortcut_levels, config.styles
         )
         if config.backbone == "unet":
             self.denoiser = UNetDenoiser(
@@ -114,10 +122,20 @@ class FlowWorldModel(WorldModel):
         self.heads = FramePairHeads(
             channels, (height, width), action_spec.input_dims, config.head_dims, config.reward_bins
         )
+        self.control: ControlNet | None = None
+        if config.controls:
+            self.control = ControlNet(
+                {name: control_channels(name, config.seg_classes) for name in config.controls},
+                image_channels=channels,
+                context_frames=config.context_frames,
+                channels=list(config.channels),
+                blocks=config.blocks,
+                cond_dims=config.cond_dims,
+                every=config.control_every,
+            )
         self.ema: nn.ModuleDict | None = None
         if config.ema_decay > 0:
-            online = nn.ModuleDict({"conditioning": self.conditioning, "denoiser": self.denoiser})
-            self.ema = copy.deepcopy(online).requires_grad_(False)
+            self.ema = copy.deepcopy(self._online()).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self.to(memory_format=torch.channels_last)
 
@@ -129,15 +147,29 @@ class FlowWorldModel(WorldModel):
     def kept_frames(self) -> int:
         return max(self.config.context_frames, 2)
 
-    def _denoise_fn(self, context, context_noise, action, keep, ema: bool) -> flow.Denoise:
-        """The denoiser as a function of ``(x_τ, τ, step level)`` for fixed conditions."""
-        nets = self.ema if ema and self.ema is not None else None
-        conditioning = nets["conditioning"] if nets is not None else self.conditioning
-        denoiser = nets["denoiser"] if nets is not None else self.denoiser
+    def _online(self) -> nn.ModuleDict:
+        """The networks that imagine (their EMA copy is ``self.ema``)."""
+        nets = {"conditioning": self.conditioning, "denoiser": self.denoiser}
+        if self.control is not None:
+            nets["control"] = self.control
+        return nn.ModuleDict(nets)
+
+    def _denoise_fn(
+        self, context, context_noise, action, keep, ema: bool, style=None, controls=None
+    ) -> flow.Denoise:
+        """The denoiser as a function of ``(x_τ, τ, step level)`` for fixed conditions;
+        ``controls``: name → ``(map, weight)`` for the control branches."""
+        nets = self.ema if ema and self.ema is not None else self._online()
+        conditioning, denoiser = nets["conditioning"], nets["denoiser"]
+        control = nets["control"] if controls and "control" in nets else None
 
         def denoise(x, time, level):
-            cond = conditioning(time, context_noise, level, action, keep)
-            return denoiser(x.to(memory_format=torch.channels_last), context, cond)
+            cond = conditioning(time, context_noise, level, action, keep, style)
+            x = x.to(memory_format=torch.channels_last)
+            if control is None:
+                return denoiser(x, context, cond)
+            residuals, middle = control(x, context, cond, controls)
+            return denoiser(x, context, cond, residuals, middle)
 
         return denoise
 
@@ -161,8 +193,13 @@ class FlowWorldModel(WorldModel):
         n, device = len(rows), obs.device
         # Noise the context (GameNGen, DIAMOND's CS:GO model) and say how much.
         context_noise = torch.rand(n, device=device) * c.train_context_noise
+        if c.first_frame_dropout > 0:  # no context at all: pure noise, and said so
+            blank = torch.rand(n, device=device) < c.first_frame_dropout
+            context_noise = torch.where(blank, torch.ones_like(context_noise), context_noise)
         context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
         keep = torch.rand(n, device=device) >= c.action_dropout
+        style = self._training_style(batch, rows, times)
+        controls = self._training_controls(batch, rows, times)
         # Plain flow matching at the finest step; shortcut samples at bigger steps.
         shortcut = round(n * c.shortcut_fraction) if c.shortcut_levels > 0 else 0
         plain = n - shortcut
@@ -173,14 +210,22 @@ class FlowWorldModel(WorldModel):
         if shortcut:
             part = slice(plain, n)
             denoise = self._denoise_fn(
-                context[part], context_noise[part], action[part], keep[part], ema=False
+                context[part],
+                context_noise[part],
+                action[part],
+                keep[part],
+                ema=False,
+                style=None if style is None else style[part],
+                controls={name: (m[part], w[part]) for name, (m, w) in controls.items()},
             )
             x_s, time_s, level_s, goal_s = flow.shortcut_targets(
                 denoise, target[part], c.shortcut_levels
             )
             x, time = torch.cat([x, x_s]), torch.cat([time, time_s])
             level, goal = torch.cat([level, level_s]), torch.cat([goal, goal_s])
-        denoise = self._denoise_fn(context, context_noise, action, keep, ema=False)
+        denoise = self._denoise_fn(
+            context, context_noise, action, keep, ema=False, style=style, controls=controls
+        )
         prediction = denoise(x, time, level).float()
         errors = (prediction - goal).pow(2).flatten(1).mean(1)
         denoise_loss = errors.mean()
@@ -201,6 +246,36 @@ class FlowWorldModel(WorldModel):
         if shortcut:
             metrics["shortcut_loss"] = errors[plain:].mean().detach()
         return total, metrics
+
+    def _training_style(self, batch, rows, times) -> torch.Tensor | None:
+        """Each target's style id, −1 where dropped (so the model also runs without)."""
+        if not self.config.styles:
+            return None
+        if "style" not in batch:
+            raise WorldlabError(
+                "model.styles is set but the data has no 'style' array: collect a built-in "
+                "world with --skins, or set model.styles=0"
+            )
+        style = batch["style"][rows, times].long()
+        if int(style.max()) >= self.config.styles:
+            raise WorldlabError(
+                f"the data has style id {int(style.max())}, but model.styles = "
+                f"{self.config.styles}: set model.styles above it"
+            )
+        dropped = torch.rand(len(rows), device=style.device) < self.config.style_dropout
+        return torch.where(dropped, -1, style)
+
+    def _training_controls(self, batch, rows, times) -> dict[str, tuple]:
+        """Each control of the target frames, with weight 0 where left out (dropout), so
+        any subset of controls works at inference."""
+        c = self.config
+        controls = {}
+        for name in c.controls:
+            maps = batch[name][rows, times] if name in batch else None
+            control = control_input(name, batch["obs"][rows, times], maps, c.seg_classes)
+            kept = torch.rand(len(rows), device=control.device) >= c.control_dropout
+            controls[name] = (control.to(memory_format=torch.channels_last), kept.float())
+        return controls
 
     def _pick_targets(self, is_first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to ``targets_per_window`` random frames per window that have a predecessor in
@@ -242,8 +317,8 @@ class FlowWorldModel(WorldModel):
         self.ema_updates += 1
         updates = float(self.ema_updates)
         decay = min(self.config.ema_decay, (1 + updates) / (10 + updates))
-        online = [*self.conditioning.parameters(), *self.denoiser.parameters()]
-        averaged = [*self.ema["conditioning"].parameters(), *self.ema["denoiser"].parameters()]
+        online = list(self._online().parameters())
+        averaged = list(self.ema.parameters())
         torch._foreach_lerp_(averaged, online, 1 - decay)
 
     # -- imagination -----------------------------------------------------------------
@@ -278,39 +353,98 @@ class FlowWorldModel(WorldModel):
         self, state: FlowState, action: torch.Tensor
     ) -> tuple[FlowState, torch.Tensor, torch.Tensor]:
         """Generate the next frame in ``sampling_steps`` steps (torch's global generator)."""
-        c = self.config
         batch_size = state.frames.shape[0]
         encoded = self._encode_step_action(action, batch_size)
-        context = to_unit(state.frames[:, -c.context_frames :])
-        context_noise = torch.full((batch_size,), c.context_noise, device=context.device)
-        context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
-        keep = torch.ones(batch_size, dtype=torch.bool, device=context.device)
-        guided = c.guidance != 1.0 and self.action_spec.input_dims > 0
-        if guided:  # conditional and unconditional in one batch
-            denoise_both = self._denoise_fn(
-                torch.cat([context, context]),
-                torch.cat([context_noise, context_noise]),
-                torch.cat([encoded, encoded]),
-                torch.cat([keep, ~keep]),
-                ema=True,
-            )
-
-            def denoise(x, time, level):
-                both = denoise_both(
-                    torch.cat([x, x]), torch.cat([time, time]), torch.cat([level, level])
-                )
-                conditional, unconditional = both.float().chunk(2)
-                return unconditional + c.guidance * (conditional - unconditional)
-        else:
-            denoise = self._denoise_fn(context, context_noise, encoded, keep, ema=True)
-        noise = torch.randn(batch_size, *context.shape[2:], device=context.device)
-        image = flow.sample(denoise, noise, c.sampling_steps, c.shortcut_levels, c.solver)
-        frame = to_uint8(image)
+        frame = self._generate(state.frames, encoded, torch.ones(batch_size, dtype=torch.bool))
         frames = torch.cat([state.frames[:, 1:], frame[:, None]], 1)
         features = self.heads.features(to_unit(state.frames[:, -1]), to_unit(frame))
         reward_logits, continue_logit = self.heads.predict(features, encoded)
         reward = self.heads.two_hot.mean(reward_logits.float())
         return FlowState(frames), reward, torch.sigmoid(continue_logit.float())
+
+    @torch.no_grad()
+    def generate_frame(
+        self,
+        frames: torch.Tensor | None,
+        action: torch.Tensor | None = None,
+        style: torch.Tensor | None = None,
+        controls: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """The next frame ``[B, H, W, C] uint8`` under any of the model's conditions.
+
+        ``frames``: the past ``[B, T, H, W, C] uint8`` (the last ``context_frames`` are
+        read), or ``None`` to start from nothing (needs ``first_frame_dropout`` > 0 in
+        training; give ``batch_size``). ``action``: one per sample, or ``None`` (no action).
+        ``style [B]``: style ids (−1: none). ``controls``: name → ``(map, weight)`` with the
+        map from ``worldlab.models.controls.control_input`` and the weight ``[B]`` or a
+        spatial map ``[B, 1, H, W]``; several are summed (control transfer).
+        """
+        batch_size = batch_size if frames is None else frames.shape[0]
+        if batch_size is None:
+            raise WorldlabError("generate_frame without frames needs batch_size")
+        if action is None:
+            encoded = self.action_spec.null((batch_size,)).to(self.device)
+            encoded = self.action_spec.encode(encoded)
+            keep = torch.zeros(batch_size, dtype=torch.bool)
+        else:
+            encoded = self._encode_step_action(action, batch_size)
+            keep = torch.ones(batch_size, dtype=torch.bool)
+        unknown = sorted(set(controls or {}) - set(self.config.controls))
+        if unknown:
+            raise WorldlabError(
+                f"this model has no branch for control {', '.join(unknown)}; it was trained "
+                f"with {', '.join(self.config.controls) or 'none'}"
+            )
+        if style is not None and not self.config.styles:
+            raise WorldlabError("this model was trained without styles (model.styles = 0)")
+        return self._generate(frames, encoded, keep, style, controls or None)
+
+    def _generate(self, frames, encoded, keep, style=None, controls=None) -> torch.Tensor:
+        """Sample the next frame from past ``frames`` (``None``: no context)."""
+        c = self.config
+        batch_size, device = len(encoded), encoded.device
+        keep = keep.to(device)
+        if frames is None:  # told "no context": pure noise at noise level 1
+            height, width, channels = self.obs_shape
+            shape = (batch_size, c.context_frames, channels, height, width)
+            context = torch.randn(shape, device=device)
+            context_noise = torch.ones(batch_size, device=device)
+        else:
+            frames = frames[:, -c.context_frames :]
+            if frames.shape[1] < c.context_frames:  # a young episode: repeat its first frame
+                missing = c.context_frames - frames.shape[1]
+                frames = torch.cat([frames[:, :1].expand(-1, missing, -1, -1, -1), frames], 1)
+            context = to_unit(frames)
+            context_noise = torch.full((batch_size,), c.context_noise, device=device)
+            context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
+        guided = c.guidance != 1.0 and self.action_spec.input_dims > 0 and bool(keep.all())
+        if guided:  # conditional and unconditional in one batch
+
+            def twice(value):
+                return None if value is None else torch.cat([value, value])
+
+            denoise_both = self._denoise_fn(
+                twice(context),
+                twice(context_noise),
+                twice(encoded),
+                torch.cat([keep, ~keep]),
+                ema=True,
+                style=twice(style),
+                controls={k: (twice(m), twice(w)) for k, (m, w) in (controls or {}).items()},
+            )
+
+            def denoise(x, time, level):
+                both = denoise_both(twice(x), twice(time), twice(level))
+                conditional, unconditional = both.float().chunk(2)
+                return unconditional + c.guidance * (conditional - unconditional)
+        else:
+            denoise = self._denoise_fn(
+                context, context_noise, encoded, keep, ema=True, style=style, controls=controls
+            )
+        noise = torch.randn(batch_size, *context.shape[2:], device=device)
+        image = flow.sample(denoise, noise, c.sampling_steps, c.shortcut_levels, c.solver)
+        return to_uint8(image)
 
     def _encode_step_action(self, action: torch.Tensor, batch_size: int) -> torch.Tensor:
         encoded = self.action_spec.encode(action)

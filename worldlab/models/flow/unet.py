@@ -88,16 +88,29 @@ class UNetDenoiser(nn.Module):
         """Frame sides must be multiples of this (one halving per level)."""
         return 2 ** (self.levels - 1)
 
-    def forward(self, noisy: torch.Tensor, context: torch.Tensor, cond: torch.Tensor):
+    def forward(
+        self,
+        noisy: torch.Tensor,
+        context: torch.Tensor,
+        cond: torch.Tensor,
+        residuals: list[torch.Tensor | None] | None = None,
+        middle_residual: torch.Tensor | None = None,
+    ):
+        """``residuals`` (one per down block, or None) and ``middle_residual`` are added to
+        the skip connections and the middle: what control branches say (control.py)."""
         x = self.stem(torch.cat([noisy, context.flatten(1, 2)], 1))
         skips, blocks = [], iter(self.down)
+        extra = iter(residuals or [])
         for level in range(self.levels):
             for _ in range(self.blocks):
                 x = next(blocks)(x, cond)
-                skips.append(x)
+                residual = next(extra, None)
+                skips.append(x if residual is None else x + residual)
             if level < self.levels - 1:
                 x = self.downsample[level](x)
         x = self.middle(x, cond)
+        if middle_residual is not None:
+            x = x + middle_residual
         blocks = iter(self.up)
         for level in range(self.levels):
             for _ in range(self.blocks):

@@ -1,0 +1,154 @@
+"""Control branches and styles on the flow model (control transfer), and the control maps."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldlab.errors import WorldlabError
+from worldlab.models.base import ActionSpec
+from worldlab.models.controls import canny, control_input
+from worldlab.models.flow.config import PRESETS, FlowConfig
+from worldlab.models.flow.model import FlowWorldModel
+from worldlab.worlds._draw import fill_circle, fill_rect
+
+DISCRETE = ActionSpec.from_manifest({"type": "discrete", "n": 2})
+
+
+def squares(rng, count, steps, size=16):
+    """Frames with one yellow square each, placed independently: only a control says where."""
+    out = np.zeros((count, steps, size, size, 3), np.uint8)
+    corners = rng.integers(2, size - 7, (count, steps, 2))
+    for i in range(count):
+        for t in range(steps):
+            x, y = corners[i, t]
+            out[i, t, y : y + 5, x : x + 5] = (230, 200, 60)
+    return out
+
+
+def batch_of(obs, **extra):
+    count, steps = obs.shape[:2]
+    return {
+        "obs": torch.from_numpy(obs),
+        "action": torch.zeros(count, steps, dtype=torch.long),
+        "reward": torch.zeros(count, steps),
+        "terminated": torch.zeros(count, steps, dtype=torch.bool),
+        "is_first": torch.zeros(count, steps, dtype=torch.bool),
+        **extra,
+    }
+
+
+def model_with(**settings):
+    torch.manual_seed(0)
+    config = FlowConfig(**{**PRESETS["tiny"], **settings})
+    return FlowWorldModel(config, (16, 16, 3), DISCRETE)
+
+
+def test_canny_finds_the_outline_of_a_disc_and_a_square():
+    frame = np.zeros((1, 32, 32, 3), np.uint8)
+    fill_circle(frame[0], 12.0, 12.0, 6, (200, 200, 200))
+    fill_rect(frame[0], 20, 20, 29, 29, (90, 160, 240))
+    edges = canny(torch.from_numpy(frame))[0].numpy()
+    ys, xs = np.nonzero(edges)
+    on_disc = np.abs(np.hypot(xs + 0.5 - 12, ys + 0.5 - 12) - 6) <= 1.5
+    on_square = (xs >= 19) & (xs <= 29) & (ys >= 19) & (ys <= 29)
+    assert (on_disc | on_square).all()  # no edge off the outlines
+    assert on_disc.sum() >= 24 and on_square.sum() >= 24  # both outlines found
+    assert not canny(torch.zeros(1, 32, 32, 3, dtype=torch.uint8)).any()
+
+
+def test_control_inputs_have_their_channels_and_range():
+    frames = torch.from_numpy(squares(np.random.default_rng(0), 2, 1)[:, 0])
+    seg = torch.tensor([[0, 1], [2, 9]], dtype=torch.uint8).repeat(2, 8, 8)
+    assert control_input("edge", frames).shape == (2, 1, 16, 16)
+    assert control_input("blur", frames).shape == (2, 3, 16, 16)
+    one_hot = control_input("seg", maps=seg, seg_classes=4)
+    assert one_hot.shape == (2, 4, 16, 16) and one_hot.max() == 1 and one_hot.min() == -1
+    assert one_hot[0, 3, 1, 1] == 1  # class 9 shares the last channel
+    with pytest.raises(WorldlabError, match="no 'depth' maps"):
+        control_input("depth", frames)
+
+
+def test_fresh_branches_change_nothing_and_weight_zero_is_no_control():
+    """ControlNet's zero convolutions: a new branch leaves the base model's output as it was."""
+    model = model_with(controls=["edge", "seg"], seg_classes=4, ema_decay=0.0)
+    obs = torch.from_numpy(squares(np.random.default_rng(1), 3, 5))
+    controls = {
+        "edge": (control_input("edge", obs[:, -1]), torch.ones(3)),
+        "seg": (control_input("seg", maps=obs[:, -1, ..., 0] // 100, seg_classes=4), torch.ones(3)),
+    }
+    torch.manual_seed(3)
+    plain = model.generate_frame(obs[:, :4], torch.zeros(3, dtype=torch.long))
+    torch.manual_seed(3)
+    controlled = model.generate_frame(
+        obs[:, :4], torch.zeros(3, dtype=torch.long), controls=controls
+    )
+    assert torch.equal(plain, controlled)
+    # After some training the branch matters, except at weight 0.
+    with torch.no_grad():
+        for p in model.control.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    off = {name: (m, torch.zeros(3)) for name, (m, _) in controls.items()}
+    torch.manual_seed(3)
+    assert torch.equal(
+        plain, model.generate_frame(obs[:, :4], torch.zeros(3, dtype=torch.long), controls=off)
+    )
+    torch.manual_seed(3)
+    on = model.generate_frame(obs[:, :4], torch.zeros(3, dtype=torch.long), controls=controls)
+    assert not torch.equal(plain, on)
+    spatial = {"edge": (controls["edge"][0], torch.zeros(3, 1, 16, 16))}
+    torch.manual_seed(3)
+    assert torch.equal(
+        plain, model.generate_frame(obs[:, :4], torch.zeros(3, dtype=torch.long), controls=spatial)
+    )
+
+
+def test_the_edge_branch_learns_where_things_are():
+    """Squares placed independently of the past: only the edge map tells where the next one
+    is. After a short training, true edges give a far better frame than shuffled ones."""
+    rng = np.random.default_rng(0)
+    model = model_with(controls=["edge"], first_frame_dropout=0.2, ema_decay=0.0, lr=1e-3)
+    optimizer = model.optimizer()
+    for _ in range(80):
+        loss, _ = model.loss(batch_of(squares(rng, 16, 4)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    test = torch.from_numpy(squares(np.random.default_rng(9), 32, 2))
+
+    def psnr(edges_of):
+        controls = {"edge": (control_input("edge", edges_of), torch.ones(32))}
+        frame = model.generate_frame(None, None, controls=controls, batch_size=32)
+        error = (frame.float() - test[:, 1].float()).pow(2).mean()
+        return float(10 * torch.log10(255**2 / error))
+
+    true, shuffled = psnr(test[:, 1]), psnr(test[torch.randperm(32), 1])
+    assert true > shuffled + 3, (true, shuffled)
+
+
+def test_styles_and_controls_are_read_from_the_batch_with_clear_errors():
+    obs = squares(np.random.default_rng(2), 4, 5)
+    model = model_with(styles=3, controls=["seg"], seg_classes=4)
+    seg = torch.from_numpy(obs[..., 0] // 100)
+    loss, metrics = model.loss(batch_of(obs, style=torch.ones(4, 5, dtype=torch.long), seg=seg))
+    assert torch.isfinite(loss)
+    with pytest.raises(WorldlabError, match="no 'style' array"):
+        model.loss(batch_of(obs, seg=seg))
+    with pytest.raises(WorldlabError, match="model.styles"):
+        model.loss(batch_of(obs, style=torch.full((4, 5), 5), seg=seg))
+    with pytest.raises(WorldlabError, match="no 'seg' maps"):
+        model.loss(batch_of(obs, style=torch.ones(4, 5, dtype=torch.long)))
+    frame = model.generate_frame(
+        None, None, style=torch.tensor([0, 2]), batch_size=2,
+        controls={"seg": (control_input("seg", maps=seg[:2, 0], seg_classes=4), torch.ones(2))},
+    )  # fmt: skip
+    assert frame.shape == (2, 16, 16, 3) and frame.dtype == torch.uint8
+    with pytest.raises(WorldlabError, match="no branch for control edge"):
+        model.generate_frame(None, None, controls={"edge": (None, None)}, batch_size=2)
+
+
+def test_controls_need_known_names_and_the_unet():
+    with pytest.raises(WorldlabError, match="unknown control 'normals'"):
+        model_with(controls=["normals"])
+    with pytest.raises(WorldlabError, match="U-Net"):
+        model_with(controls=["edge"], backbone="dit")

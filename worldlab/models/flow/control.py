@@ -1,0 +1,128 @@
+"""ControlNet-style branches on the U-Net: one per control map (Cosmos Transfer's design).
+
+A branch is a trainable copy of the U-Net's encoder (stem, down blocks, middle) that also
+reads its control map through a small hint encoder. Its features leave through 1×1
+convolutions initialised at zero and are added to the main U-Net's skip connections and
+middle, so a fresh branch changes nothing (ControlNet, Zhang et al. 2023; Cosmos Transfer
+inserts its branches the same way, every k-th block).
+
+At inference the residuals of several branches are summed, each scaled by its weight: a
+number, or a spatial map ``[N, 1, H, W]`` resized to every level (Cosmos Transfer's
+spatiotemporal control weights).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from worldlab.models.flow.unet import ResBlock
+
+
+def _zero_conv(channels: int) -> nn.Conv2d:
+    conv = nn.Conv2d(channels, channels, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+class ControlBranch(nn.Module):
+    """``(noisy, context, control map, cond) → residuals`` for the U-Net's skips and middle.
+
+    ``every`` = k: only every k-th down block (counting from the first) gets a residual.
+    """
+
+    def __init__(
+        self,
+        control_channels: int,
+        image_channels: int,
+        context_frames: int,
+        channels: list[int],
+        blocks: int,
+        cond_dims: int,
+        every: int = 1,
+    ):
+        super().__init__()
+        self.levels, self.blocks = len(channels), blocks
+        self.stem = nn.Conv2d(image_channels * (context_frames + 1), channels[0], 3, padding=1)
+        self.hint = nn.Sequential(
+            nn.Conv2d(control_channels, 16, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(16, channels[0], 3, padding=1),
+        )
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        self.out = nn.ModuleDict()
+        width, index = channels[0], 0
+        for level, out in enumerate(channels):
+            for _ in range(blocks):
+                self.down.append(ResBlock(width, out, cond_dims))
+                width = out
+                if index % every == 0:
+                    self.out[str(index)] = _zero_conv(width)
+                index += 1
+            if level < self.levels - 1:
+                self.downsample.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
+        self.middle = ResBlock(width, width, cond_dims)
+        self.middle_out = _zero_conv(width)
+
+    def forward(
+        self, noisy: torch.Tensor, context: torch.Tensor, control: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+        x = self.stem(torch.cat([noisy, context.flatten(1, 2)], 1)) + self.hint(control)
+        residuals: list[torch.Tensor | None] = []
+        blocks, index = iter(self.down), 0
+        for level in range(self.levels):
+            for _ in range(self.blocks):
+                x = next(blocks)(x, cond)
+                key = str(index)
+                residuals.append(self.out[key](x) if key in self.out else None)
+                index += 1
+            if level < self.levels - 1:
+                x = self.downsample[level](x)
+        return residuals, self.middle_out(self.middle(x, cond))
+
+
+def _scaled(residual: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``residual [N, C, h, w]`` times ``weight``: ``[N]`` per sample or ``[N, 1, H, W]`` map."""
+    if weight.dim() == 1:
+        return residual * weight.to(residual.dtype)[:, None, None, None]
+    resized = F.interpolate(weight.float(), size=residual.shape[-2:], mode="area")
+    return residual * resized.to(residual.dtype)
+
+
+def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return a if b is None else (b if a is None else a + b)
+
+
+class ControlNet(nn.Module):
+    """One branch per control name; ``forward`` sums their weighted residuals."""
+
+    def __init__(self, control_channels: dict[str, int], **branch_settings):
+        super().__init__()
+        self.branches = nn.ModuleDict(
+            {name: ControlBranch(ch, **branch_settings) for name, ch in control_channels.items()}
+        )
+
+    def forward(
+        self,
+        noisy: torch.Tensor,
+        context: torch.Tensor,
+        cond: torch.Tensor,
+        controls: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    ) -> tuple[list[torch.Tensor | None], torch.Tensor | None]:
+        """``controls``: name → ``(map [N, ch, H, W], weight [N] or [N, 1, H, W])``; names
+        left out contribute nothing."""
+        skips: list[torch.Tensor | None] | None = None
+        middle: torch.Tensor | None = None
+        for name, (control, weight) in controls.items():
+            residuals, mid = self.branches[name](noisy, context, control, cond)
+            residuals = [None if r is None else _scaled(r, weight) for r in residuals]
+            mid = _scaled(mid, weight)
+            if skips is None:
+                skips, middle = residuals, mid
+            else:
+                skips = [_add(a, b) for a, b in zip(skips, residuals, strict=True)]
+                middle = middle + mid
+        return skips or [], middle
