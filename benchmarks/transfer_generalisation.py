@@ -1,0 +1,246 @@
+"""The Cosmos Transfer experiment: does re-rendered data help a policy see through new looks?
+
+On ``reach`` from pixels, a behavioural-cloning policy learns from a scripted expert's
+episodes drawn in one look (the ``flat`` skin), and is played in the real world drawn in
+skins it never saw (``noise``, ``stripes``, ``night``). Its training data, per condition:
+
+- ``flat``: the expert's episodes alone;
+- ``flat + jitter``: plus copies under classic colour augmentation (brightness, contrast,
+  channel order, tint; RAD / DrAC-style), as many copies as the transfer makes;
+- ``flat + transfer``: plus the same episodes re-rendered by a control-conditioned flow
+  model in the other training skins (``worldlab augment``, edge + segmentation controls);
+- ``flat + simulator``: plus the same episodes rendered by the simulator itself in those
+  skins, the ceiling a perfect transfer would reach.
+
+Every step is a folder under ``--out`` and is skipped when done, so the script resumes.
+Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
+
+    python benchmarks/transfer_generalisation.py --out bench/transfer --model-minutes 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import worldlab
+from worldlab.agents.imitation import ImitationConfig, evaluate_imitation, train_bc
+from worldlab.data.collect import collect
+from worldlab.data.dataset import EpisodeDataset
+from worldlab.data.episode import episode_filename, read_episode, write_episode
+from worldlab.data.manifest import Manifest
+from worldlab.evaluate.metrics import mean_ci
+from worldlab.train import train
+from worldlab.train.precision import describe_cpu
+from worldlab.transfer import ControlSpec, augment, quality, transfer_frames
+from worldlab.worlds.skins import HELD_OUT_SKINS, TRAIN_SKINS, skin_id
+
+SIZE, STEPS = 32, 50
+EXPERT_SEED, EVAL_SEED = 10_000, 1_000_000
+OTHER_SKINS = [name for name in TRAIN_SKINS if name != "flat"]
+CONDITIONS = ("flat", "flat + jitter", "flat + transfer", "flat + simulator")
+COMMON = dict(env="reach", max_steps=STEPS, size=SIZE, controls=True, progress=False)
+
+
+def merge(sources: list[Path], out: Path) -> Path:
+    """One dataset holding every episode of ``sources``, in order (same world and size)."""
+    if (out / "manifest.json").exists():
+        return out
+    out.mkdir(parents=True)
+    manifest = Manifest.load(sources[0])
+    manifest.episodes, manifest.steps, manifest.skins = 0, 0, []
+    for source in sources:
+        for path in EpisodeDataset(source).paths:
+            arrays = dict(read_episode(path, mmap=False))
+            write_episode(out / episode_filename(manifest.episodes), arrays)
+            manifest.episodes += 1
+            manifest.steps += len(arrays["obs"]) - 1
+    manifest.save(out)
+    return out
+
+
+def jitter(source: Path, out: Path, copies: int, seed: int = 0) -> Path:
+    """``source`` plus ``copies`` colour-jittered versions of every episode."""
+    if (out / "manifest.json").exists():
+        return out
+    rng = np.random.default_rng(seed)
+    staging = []
+    for copy in range(copies):
+        folder = out.parent / f"{out.name}_part{copy}"
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest.load(source)
+        for index, path in enumerate(EpisodeDataset(source).paths):
+            arrays = dict(read_episode(path, mmap=False))
+            frames = arrays["obs"].astype(np.float32)
+            frames = frames[..., rng.permutation(3)]  # channel order
+            mean = frames.mean()
+            frames = (frames - mean) * rng.uniform(0.6, 1.4) + mean  # contrast
+            frames = frames * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40, 3)  # brightness, tint
+            arrays["obs"] = np.clip(frames, 0, 255).astype(np.uint8)
+            write_episode(folder / episode_filename(index), arrays)
+        manifest.save(folder)
+        staging.append(folder)
+    return merge([source, *staging], out)
+
+
+def prepare(args, out: Path) -> dict[str, Path]:
+    data = {}
+    if not (out / "mix" / "manifest.json").exists():
+        collect(out=out / "mix", episodes=args.mix_episodes, skins=list(TRAIN_SKINS),
+                policy="brownian", **COMMON)  # fmt: skip
+    model = Path(args.model) if args.model else out / "transfer_model"
+    if not (model / "config.json").exists():
+        overrides = {
+            "model.controls": ["edge", "seg"], "model.styles": len(TRAIN_SKINS) + 3,
+            "model.first_frame_dropout": 0.1, "train.steps": 1_000_000,
+            "train.max_minutes": args.model_minutes,
+        }  # fmt: skip
+        train("flow", out / "mix", model, overrides=overrides)
+    data["model"] = model
+    flat = out / "expert_flat"
+    if not (flat / "manifest.json").exists():
+        collect(out=flat, episodes=args.expert_episodes, seed=EXPERT_SEED, policy="expert",
+                **COMMON)  # fmt: skip
+    rendered = []
+    for skin in OTHER_SKINS:
+        folder = out / f"expert_{skin}"
+        if not (folder / "manifest.json").exists():
+            collect(out=folder, episodes=args.expert_episodes, seed=EXPERT_SEED,
+                    policy="expert", skins=[skin], **COMMON)  # fmt: skip
+        rendered.append(folder)
+    data["flat"] = flat
+    data["flat + simulator"] = merge([flat, *rendered], out / "expert_simulator")
+    data["flat + jitter"] = jitter(flat, out / "expert_jitter", len(OTHER_SKINS))
+    augmented = out / "expert_transfer"
+    if not (augmented / "augment.json").exists():
+        started = time.time()
+        augment(worldlab.load(model), flat, augmented, ControlSpec(["edge", "seg"]),
+                OTHER_SKINS, run=model)  # fmt: skip
+        (out / "augment_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+    data["flat + transfer"] = augmented
+    data["rendered"] = dict(zip(OTHER_SKINS, rendered, strict=True))
+    return data
+
+
+def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], count: int) -> dict:
+    """Per target skin: the transfer of ``count`` flat episodes against the simulator's."""
+    model = worldlab.load(model_run)
+    source = EpisodeDataset(flat)
+    episodes = [source.episode(i) for i in range(count)]
+    frames = np.stack([e["obs"] for e in episodes])
+    maps = {"seg": np.stack([e["seg"] for e in episodes])}
+    actions = np.stack([e["action"] for e in episodes])
+    results = {}
+    for skin, folder in rendered.items():
+        real = np.stack([EpisodeDataset(folder).episode(i)["obs"] for i in range(count)])
+        made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
+                               maps, actions)  # fmt: skip
+        others = np.stack(
+            [EpisodeDataset(folder).episode(i)["obs"] for i in range(count, 2 * count)]
+        )
+        results[skin] = {
+            "psnr": quality.psnr(real, made),
+            "psnr_input": quality.psnr(real, frames),
+            "edge_f1": quality.edge_f1(frames, made)["f1"],
+            "edge_f1_simulator": quality.edge_f1(frames, real)["f1"],
+            "flicker": quality.flicker(frames, made),
+            "flicker_simulator": quality.flicker(frames, real),
+            "style_fd": quality.style_distance(
+                real, {"transfer": made, "input": frames, "simulator (other episodes)": others}
+            ),
+        }
+    return results
+
+
+def policies(args, out: Path, data: dict) -> list[dict]:
+    rows = []
+    for condition in CONDITIONS:
+        for seed in args.seeds:
+            run = out / "bc" / f"{condition.replace(' + ', '_')}_s{seed}"
+            result_file = run / "eval.json"
+            if not result_file.exists():
+                config = ImitationConfig(updates=args.updates, seed=seed)
+                card = train_bc(data[condition], None, run, config, progress=False)
+                skins = {}
+                for skin in ("flat", *OTHER_SKINS, *HELD_OUT_SKINS):
+                    result = evaluate_imitation(
+                        run, args.episodes, EVAL_SEED, STEPS, progress=False,
+                        env_kwargs={"skin": skin},
+                    )  # fmt: skip
+                    skins[skin] = {
+                        "success": result["success_rate"], "return": result["mean_return"]
+                    }  # fmt: skip
+                record = {"condition": condition, "seed": seed, "skins": skins,
+                          "transitions": card["training"]["transitions"]}  # fmt: skip
+                result_file.write_text(json.dumps(record, indent=2))
+            rows.append(json.loads(result_file.read_text()))
+    return rows
+
+
+def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
+    groups = {"flat": ["flat"], "train skins": OTHER_SKINS, "held-out skins": list(HELD_OUT_SKINS)}
+    lines = [
+        f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
+        f"{STEPS} steps; BC {args.updates} updates; {args.episodes} real episodes per skin and "
+        f"seed; seeds {args.seeds}; success = reached the target; mean ± 95% CI over seeds.",
+        "",
+        "| training data | transitions | "
+        + " | ".join(groups)
+        + " | "
+        + " | ".join(HELD_OUT_SKINS)
+        + " |",
+        "|---" * (3 + len(groups) + len(HELD_OUT_SKINS)) + "|",
+    ]
+    for condition in CONDITIONS:
+        mine = [r for r in rows if r["condition"] == condition]
+        cells = []
+        for skins in [*groups.values(), *[[s] for s in HELD_OUT_SKINS]]:
+            per_seed = [np.mean([r["skins"][s]["success"] for s in skins]) for r in mine]
+            mean, half = mean_ci(np.array(per_seed) * 100)
+            cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
+        lines.append(f"| {condition} | {mine[0]['transitions']} | " + " | ".join(cells) + " |")
+    lines += ["", "Transfer quality (8 flat episodes re-rendered vs the simulator's render):", "",
+              "| target skin | PSNR (input) | edge F1 (simulator) | flicker (simulator) | "
+              "style FD: transfer / input / simulator |", "|---|---|---|---|---|"]  # fmt: skip
+    for skin, q in quality_rows.items():
+        fd = q["style_fd"]
+        lines.append(
+            f"| {skin} | {q['psnr']:.2f} ({q['psnr_input']:.2f}) | {q['edge_f1']:.3f} "
+            f"({q['edge_f1_simulator']:.3f}) | {q['flicker']:.2f} ({q['flicker_simulator']:.2f}) "
+            f"| {fd['transfer']:.1f} / {fd['input']:.1f} / {fd['simulator (other episodes)']:.1f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (out / "results.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--model", help="a trained control-conditioned flow run to use")
+    parser.add_argument("--model-minutes", type=float, default=25)
+    parser.add_argument("--mix-episodes", type=int, default=400)
+    parser.add_argument("--expert-episodes", type=int, default=40)
+    parser.add_argument("--updates", type=int, default=1500)
+    parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = prepare(args, out)
+    quality_file = out / "quality.json"
+    if not quality_file.exists():
+        found = transfer_quality(data["model"], data["flat"], data["rendered"], 8)
+        quality_file.write_text(json.dumps(found, indent=2))
+    quality_rows = json.loads(quality_file.read_text())
+    rows = policies(args, out, data)
+    (out / "results.json").write_text(json.dumps({"rows": rows, "quality": quality_rows}, indent=2))
+    print(table(rows, quality_rows, out, args))
+
+
+if __name__ == "__main__":
+    main()

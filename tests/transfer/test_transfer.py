@@ -1,0 +1,165 @@
+"""Control transfer end to end: a tiny control-conditioned flow model re-renders episodes
+(`transfer`), multiplies a dataset (`augment`), and the quality measures are checked on
+ground truth."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import worldlab
+from worldlab.data.collect import collect
+from worldlab.data.dataset import EpisodeDataset
+from worldlab.data.episode import read_episode
+from worldlab.errors import WorldlabError
+from worldlab.train import train
+from worldlab.transfer import ControlSpec, augment, quality, transfer, transfer_frames
+from worldlab.worlds._draw import fill_circle
+from worldlab.worlds.skins import skin_id
+
+CONTROLLED = {
+    "model.controls": ["edge", "seg"],
+    "model.styles": 8,
+    "model.first_frame_dropout": 0.2,
+    "train.steps": 6,
+    "train.seq_len": 8,
+    "train.batch_size": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transfer")
+    common = dict(env="reach", max_steps=10, size=16, controls=True, progress=False)
+    collect(out=root / "mix", episodes=6, skins=["flat", "checker", "dusk"], **common)
+    collect(out=root / "source", episodes=3, seed=50, **common)
+    collect(out=root / "reference", episodes=3, seed=50, skins=["dusk"], **common)
+    train("flow", root / "mix", root / "run", preset="tiny", overrides=CONTROLLED, progress=False)
+    return root
+
+
+def test_transfer_frames_keep_shape_and_depend_on_the_seed(world):
+    model = worldlab.load(world / "run")
+    episodes = [EpisodeDataset(world / "source").episode(i) for i in range(2)]
+    frames = np.stack([e["obs"] for e in episodes])
+    maps = {"seg": np.stack([e["seg"] for e in episodes])}
+    actions = np.stack([e["action"] for e in episodes])
+    spec = ControlSpec(["edge", "seg"], [0.5, 1.0])
+    one = transfer_frames(model, frames, spec, skin_id("dusk"), maps, actions, seed=1)
+    again = transfer_frames(model, frames, spec, skin_id("dusk"), maps, actions, seed=1)
+    other = transfer_frames(model, frames, spec, skin_id("dusk"), maps, actions, seed=2)
+    assert one.shape == frames.shape and one.dtype == np.uint8
+    assert np.array_equal(one, again) and not np.array_equal(one, other)
+    spatial = ControlSpec(["edge"], [1.0], {"edge": np.ones((16, 16), np.float32)})
+    assert transfer_frames(model, frames, spatial, None).shape == frames.shape
+
+
+def test_augment_keeps_every_array_but_the_frames_and_resumes(world, tmp_path):
+    model = worldlab.load(world / "run")
+    spec = ControlSpec(["seg", "edge"])
+    out = tmp_path / "aug"
+    record = augment(model, world / "source", out, spec, 2, world / "run", progress=False)
+    assert len(EpisodeDataset(out)) == 9 and len(record["episodes"]) == 9
+    for name, entry in record["episodes"].items():
+        made = read_episode(out / name)
+        source = read_episode(world / "source" / entry["source"])
+        for key in ("action", "reward", "terminated", "truncated", "state", "seg", "depth"):
+            assert np.array_equal(made[key], source[key]), key
+        assert np.array_equal(made["obs"], source["obs"]) == entry["original"]
+        assert set(made["style"]) == {skin_id(entry["style"])}
+        assert entry["original"] or entry["style"] in ("checker", "dusk")
+    # An interrupted run: a missing episode is made again, the others are left alone.
+    victim = sorted(out.glob("ep_*.npz"))[4]
+    kept = sorted(out.glob("ep_*.npz"))[5].stat().st_mtime_ns
+    victim.unlink()
+    augment(model, world / "source", out, spec, 2, world / "run", progress=False)
+    assert victim.exists() and sorted(out.glob("ep_*.npz"))[5].stat().st_mtime_ns == kept
+    assert len(EpisodeDataset(out)) == 9
+
+
+def test_transfer_writes_a_video_and_its_measures(world, tmp_path):
+    out = tmp_path / "t.gif"
+    record = transfer(
+        world / "run", world / "source", out, ControlSpec(["edge", "seg"]), "dusk",
+        episodes=2, reference=world / "reference",
+    )  # fmt: skip
+    assert out.stat().st_size > 0
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["style"] == "dusk" and saved["episodes"] == 2
+    measures = record["measures"]
+    assert 0 <= measures["edge"]["f1"] <= 1 and measures["flicker"] >= 0
+    assert {"psnr", "psnr_input", "edge_reference", "style_fd"} <= set(measures)
+
+
+def test_bad_requests_get_clear_errors(world, tmp_path):
+    with pytest.raises(WorldlabError, match="learned the styles"):
+        transfer(
+            world / "run", world / "source", tmp_path / "x.gif", ControlSpec(["edge"]), "night"
+        )
+    with pytest.raises(WorldlabError, match="unknown skin|valid skins"):
+        transfer(world / "run", world / "source", tmp_path / "x.gif", ControlSpec(["edge"]), "moon")
+    with pytest.raises(WorldlabError, match="unknown control"):
+        ControlSpec(["normals"])
+    with pytest.raises(WorldlabError, match="need as many weights"):
+        ControlSpec(["edge", "seg"], [1.0])
+    plain = tmp_path / "plain"
+    train("flow", world / "mix", plain, preset="tiny", overrides={"train.steps": 1}, progress=False)
+    with pytest.raises(WorldlabError, match="not trained with control branches"):
+        transfer(plain, world / "source", tmp_path / "x.gif", ControlSpec(["edge"]), "flat")
+
+
+def test_cli_transfer_and_augment(world, tmp_path):
+    def run(*args):
+        result = subprocess.run(
+            [sys.executable, "-m", "worldlab.cli.main", *map(str, args)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = run(
+        "transfer", world / "run", "--input", world / "source", "--out", tmp_path / "t.gif",
+        "--style", "checker", "--controls", "edge,seg", "--weights", "0.7,0.3",
+    )  # fmt: skip
+    assert "style 'checker'" in out and "edge F1" in out
+    out = run(
+        "augment", world / "source", "--run", world / "run", "--out", tmp_path / "aug",
+        "--controls", "seg", "--styles", "dusk",
+    )  # fmt: skip
+    assert "6 episodes" in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "worldlab.cli.main", "transfer", world / "run", "--input",
+         world / "source", "--out", tmp_path / "u.gif", "--style", "dusk", "--weights", "a"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--weights must be numbers" in bad.stdout + bad.stderr
+
+
+# -- the measures, on ground truth ------------------------------------------------------------
+def test_edge_f1_is_one_on_itself_and_drops_when_structure_moves():
+    frames = np.zeros((4, 32, 32, 3), np.uint8)
+    for index, frame in enumerate(frames):
+        fill_circle(frame, 8 + 3 * index, 12, 5, (70, 210, 240))
+        fill_circle(frame, 22, 20 - 2 * index, 4, (230, 70, 60))
+    assert quality.edge_f1(frames, frames)["f1"] == pytest.approx(1.0)
+    moved = np.roll(frames, 4, axis=2)
+    assert quality.edge_f1(frames, moved)["f1"] < 0.5
+    assert quality.edge_f1(frames, np.roll(frames, 1, axis=2))["f1"] > 0.9  # within tolerance
+
+
+def test_flicker_is_zero_for_a_still_scene_and_grows_with_noise():
+    still = np.full((1, 5, 16, 16, 3), 90, np.uint8)
+    noisy = still + np.random.default_rng(0).integers(0, 20, still.shape).astype(np.uint8)
+    assert quality.flicker(still, still) == 0.0
+    assert quality.flicker(still, noisy) > 3
+
+
+def test_style_distance_ranks_the_right_style_first(world):
+    dusk = EpisodeDataset(world / "reference")
+    real = np.stack([dusk.episode(i)["obs"] for i in range(2)])
+    same = dusk.episode(2)["obs"]
+    flat = EpisodeDataset(world / "source").episode(2)["obs"]
+    scores = quality.style_distance(real, {"same style": same, "other style": flat})
+    assert scores["same style"] < scores["other style"]

@@ -1,0 +1,208 @@
+"""The data engine: a dataset re-rendered in other styles, N times larger (Cosmos Transfer).
+
+Every source episode is kept (``keep_original``) and re-rendered in ``styles`` other
+styles by a control-conditioned model. A re-rendered episode keeps every array of its
+source (actions, rewards, terminations, ground-truth state and control maps); only its
+frames are new, and its ``style`` array says which style made them. ``augment.json``
+names the source and style of every episode. Episodes are written atomically and a
+rerun into the same ``out`` makes only the missing ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldlab.data.dataset import EpisodeDataset
+from worldlab.data.episode import (
+    episode_filename,
+    read_episode,
+    read_json,
+    write_episode,
+    write_json,
+)
+from worldlab.data.manifest import Manifest, open_dataset
+from worldlab.errors import WorldlabError
+from worldlab.models.base import WorldModel
+from worldlab.progress import progress_bar
+from worldlab.transfer.render import ControlSpec, check_model, transfer_frames
+from worldlab.worlds import BUILTIN_WORLDS
+from worldlab.worlds.skins import SKINNED_WORLDS, skin_id, skin_name
+
+RECORD = "augment.json"
+
+
+def trained_styles(model: WorldModel, run: str | Path | None = None) -> list[str]:
+    """The styles ``model`` learned: the skins of the dataset its run trained on."""
+    if run is not None:
+        config = read_json(Path(run) / "config.json", f"{run} has no config.json")
+        source = Path(config.get("data", {}).get("path", ""))
+        if (source / "manifest.json").exists():
+            skins = Manifest.load(source).skins
+            if skins:
+                return list(skins)
+    count = int(getattr(model.config, "styles", 0))
+    return [skin_name(i) for i in range(count)]
+
+
+def choose_styles(known: list[str], count: int, own: str | None, seed: int) -> list[str]:
+    """``count`` styles from ``known`` other than the episode's ``own``, drawn by ``seed``."""
+    others = [name for name in known if name != own]
+    if count > len(others):
+        raise WorldlabError(
+            f"asked for {count} styles per episode, but the model knows only "
+            f"{len(others)} other than '{own}': {', '.join(others) or 'none'}"
+        )
+    order = np.random.default_rng(seed).permutation(len(others))[:count]
+    return [others[i] for i in order]
+
+
+def _source_style(arrays: dict[str, np.ndarray], manifest: Manifest, index: int) -> str | None:
+    """The skin an episode was drawn in (``None`` where unknown: not a built-in world)."""
+    if "style" in arrays and len(arrays["style"]) and int(arrays["style"][0]) >= 0:
+        return skin_name(int(arrays["style"][0]))
+    if manifest.skins:
+        return manifest.skins[index % len(manifest.skins)]
+    if any(manifest.env_id == BUILTIN_WORLDS[name][0] for name in SKINNED_WORLDS):
+        return manifest.env_kwargs.get("skin", "flat")
+    return None
+
+
+def augment(
+    model: WorldModel,
+    data: str | Path,
+    out: str | Path,
+    spec: ControlSpec,
+    styles: int | list[str] = 1,
+    run: str | Path | None = None,
+    keep_original: bool = True,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write ``out``: every episode of ``data`` (if ``keep_original``) and its re-renderings
+    in ``styles`` styles (a count, drawn per episode from the model's trained styles, or
+    a list of style names used for every episode). Returns the ``augment.json`` record."""
+    check_model(model, spec)
+    data, out = Path(data), Path(out)
+    source = EpisodeDataset(data)
+    if len(source) == 0:
+        raise WorldlabError(f"{data} has no readable episodes to augment")
+    if tuple(source.obs_shape) != tuple(model.obs_shape):
+        raise WorldlabError(
+            f"{data} holds {list(source.obs_shape)} frames, the model makes "
+            f"{list(model.obs_shape)}: collect at the model's size"
+        )
+    known = trained_styles(model, run)
+    for name in styles if isinstance(styles, list) else []:
+        skin_id(name)  # a clear error for an unknown name
+    per_episode = len(styles) if isinstance(styles, list) else int(styles)
+    if per_episode < 1:
+        raise WorldlabError(f"--styles must be at least 1, got {per_episode}")
+    manifest = source.manifest
+    block = per_episode + int(keep_original)
+    all_styles = sorted(set(known) | set(manifest.skins), key=skin_id)
+    fresh = Manifest(
+        env_id=manifest.env_id,
+        obs_shape=list(manifest.obs_shape),
+        action=manifest.action,
+        env_kwargs=manifest.env_kwargs,
+        split=manifest.split,
+        skins=all_styles,
+        seg_classes=manifest.seg_classes,
+        worldlab_version=manifest.worldlab_version,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    target = open_dataset(out, fresh, "augmentation", "choose another --out directory")
+    record_path = out / RECORD
+    record = read_json(record_path, "") if record_path.exists() else {}
+    record.update(
+        {"source": str(data), "run": None if run is None else str(run), **spec.describe()}
+    )
+    record.setdefault("episodes", {})
+    # One job per output episode that does not exist yet: (out index, source index, style).
+    jobs = []
+    for index in range(len(source)):
+        arrays = source.episode(index)
+        own = _source_style(arrays, manifest, index)
+        chosen = (
+            styles
+            if isinstance(styles, list)
+            else choose_styles(known, per_episode, own, seed * 1_000_003 + index)
+        )
+        names = ([own] if keep_original else []) + list(chosen)
+        for k, name in enumerate(names):
+            out_index = index * block + k
+            if not (out / episode_filename(out_index)).exists():
+                original = keep_original and k == 0
+                jobs.append((out_index, index, name, original, len(arrays["obs"])))
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task("augment", total=len(jobs), unit="episodes")
+        for original in [job for job in jobs if job[3]]:
+            _write(out, target, record, original, source.episode(original[1]), source)
+            bar.advance(task)
+        pending = [job for job in jobs if not job[3]]
+        # Batch episodes that share a style and a length.
+        pending.sort(key=lambda job: (job[2], job[4], job[0]))
+        while pending:
+            head = pending[0]
+            group = [j for j in pending if j[2] == head[2] and j[4] == head[4]][:batch_size]
+            pending = [j for j in pending if j not in group]
+            episodes = [source.episode(j[1]) for j in group]
+            styled = transfer_frames(
+                model,
+                np.stack([e["obs"] for e in episodes]),
+                spec,
+                skin_id(head[2]),
+                maps=_maps(episodes),
+                actions=_actions(model, episodes),
+                seed=seed + head[0],
+            )
+            for job, episode, frames in zip(group, episodes, styled, strict=True):
+                _write(out, target, record, job, {**episode, "obs": frames}, source)
+                bar.advance(task)
+    target.save(out)
+    write_json(record_path, record)
+    return record
+
+
+def _maps(episodes: list[dict]) -> dict[str, np.ndarray]:
+    return {
+        name: np.stack([e[name] for e in episodes])
+        for name in ("seg", "depth")
+        if all(name in e for e in episodes)
+    }
+
+
+def _actions(model: WorldModel, episodes: list[dict]) -> np.ndarray | None:
+    if model.action_spec.input_dims == 0 or any(e["action"].size == 0 for e in episodes):
+        return None
+    return np.stack([e["action"] for e in episodes])
+
+
+def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict, source):
+    out_index, source_index, style, original, length = job
+    arrays = {key: value for key, value in arrays.items() if key != "is_first"}
+    arrays["truncated"] = _truncated(source, source_index, length)
+    # Every episode carries a style (−1: unknown), so training windows stack.
+    arrays["style"] = np.full(length, -1 if style is None else skin_id(style), np.int64)
+    name = episode_filename(out_index)
+    write_episode(out / name, arrays)
+    manifest.episodes += 1
+    manifest.steps += length - 1
+    manifest.has_state = "state" in arrays
+    manifest.state_dims = int(arrays["state"].shape[-1]) if "state" in arrays else 0
+    record["episodes"][name] = {
+        "source": source.paths[source_index].name,
+        "style": style,
+        "original": original,
+    }
+    manifest.save(out)
+    write_json(out / RECORD, record)
+
+
+def _truncated(source: EpisodeDataset, index: int, length: int) -> np.ndarray:
+    """The source's ``truncated`` array (``EpisodeDataset.episode`` leaves it out)."""
+    return np.array(read_episode(source.paths[index])["truncated"][:length])
