@@ -193,7 +193,7 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
         + " | "
         + " | ".join(HELD_OUT_SKINS)
         + " |",
-        "|---" * (3 + len(groups) + len(HELD_OUT_SKINS)) + "|",
+        "|---" * (2 + len(groups) + len(HELD_OUT_SKINS)) + "|",
     ]
     for condition in CONDITIONS:
         mine = [r for r in rows if r["condition"] == condition]
@@ -234,7 +234,8 @@ def main() -> None:
     data = prepare(args, out)
     quality_file = out / "quality.json"
     if not quality_file.exists():
-        found = transfer_quality(data["model"], data["flat"], data["rendered"], 8)
+        count = min(8, args.expert_episodes // 2)
+        found = transfer_quality(data["model"], data["flat"], data["rendered"], count)
         quality_file.write_text(json.dumps(found, indent=2))
     quality_rows = json.loads(quality_file.read_text())
     rows = policies(args, out, data)

@@ -173,15 +173,19 @@ def test_bad_arguments_are_clear_errors(videos, tmp_path):
 
 
 def test_drop_actions_copies_everything_else(tmp_path):
-    collect("bounce", tmp_path / "src", episodes=2, max_steps=6, size=16, progress=False)
+    collect(
+        "bounce", tmp_path / "src", episodes=2, max_steps=6, size=16, progress=False,
+        skins=["flat", "dusk"], controls=True,
+    )  # fmt: skip
     manifest = drop_actions(tmp_path / "src", tmp_path / "dst", progress=False)
+    assert manifest.skins == ["flat", "dusk"] and manifest.seg_classes
     source, copy = EpisodeDataset(tmp_path / "src"), EpisodeDataset(tmp_path / "dst")
     assert manifest.action == {"type": "none"} and manifest.episodes == 2 and not copy.has_actions
     assert manifest.env_id == source.manifest.env_id and manifest.has_state
     for index in range(2):
         original, stripped = source.episode(index), copy.episode(index)
         assert stripped["action"].shape == (7, 0)
-        for key in ("obs", "reward", "terminated", "state"):
+        for key in ("obs", "reward", "terminated", "state", "style", "seg", "depth"):
             np.testing.assert_array_equal(original[key], stripped[key])
     assert drop_actions(tmp_path / "src", tmp_path / "dst", progress=False).episodes == 2
     with pytest.raises(WorldlabError, match="must differ"):

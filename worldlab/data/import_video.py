@@ -466,7 +466,7 @@ def sidecar_caption(video: Path) -> dict[str, Any] | None:
 def drop_actions(src: str | Path, out: str | Path, progress: bool = True) -> Manifest:
     """Copy the dataset ``src`` to ``out`` without its actions (``action [L, 0]``).
 
-    Everything else (frames, rewards, terminals, state, captions) is kept, as with ``worldlab
+    Everything else (frames, rewards, terminals, state, control maps, styles, captions) is kept, as with ``worldlab
     collect --drop-actions``. Episodes keep their file names; a rerun copies only those
     missing from ``out``. Unreadable episodes of ``src`` are skipped with a warning.
     """
@@ -479,6 +479,9 @@ def drop_actions(src: str | Path, out: str | Path, progress: bool = True) -> Man
         obs_shape=list(dataset.manifest.obs_shape),
         action={"type": "none"},
         env_kwargs=dict(dataset.manifest.env_kwargs),
+        split=dataset.manifest.split,
+        skins=list(dataset.manifest.skins),
+        seg_classes=list(dataset.manifest.seg_classes),
         has_state=dataset.manifest.has_state,
         state_dims=dataset.manifest.state_dims,
         worldlab_version=worldlab.__version__,

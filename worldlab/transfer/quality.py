@@ -72,10 +72,10 @@ def style_distance(real: np.ndarray, frames: dict[str, np.ndarray], seed: int = 
     real = np.asarray(real, np.uint8).reshape(-1, *real.shape[-3:])
     encoder = train_frame_encoder(real, seed=seed)
     reference = encoder_features(encoder, real)
-    mean, std = reference.mean(0), np.where(reference.std(0) > 1e-6, reference.std(0), 1.0)
+    # Raw features, not standardised by the real ones: a plain style (a flat backdrop)
+    # leaves some features almost constant, and dividing by their spread blows up.
     scores = {}
     for name, fake in frames.items():
         fake = np.asarray(fake, np.uint8).reshape(-1, *fake.shape[-3:])
-        features = (encoder_features(encoder, fake) - mean) / std
-        scores[name] = frechet_from_features((reference - mean) / std, features)
+        scores[name] = frechet_from_features(reference, encoder_features(encoder, fake))
     return scores
