@@ -139,14 +139,25 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
         real = np.stack([EpisodeDataset(folder).episode(i)["obs"] for i in range(count)])
         made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
                                maps, actions)  # fmt: skip
-        others = np.stack(
-            [EpisodeDataset(folder).episode(i)["obs"] for i in range(count, 2 * count)]
-        )
+        rendered_data = EpisodeDataset(folder)
+        other_episodes = [rendered_data.episode(i) for i in range(count, 2 * count)]
+        others = np.stack([e["obs"] for e in other_episodes])
+        # A segmenter of the target skin, trained on other episodes than those scored.
+        segmenter = quality.fit_segmenter(others, np.stack([e["seg"] for e in other_episodes]), 4)
+
+        def iou(frames_to_read, segmenter=segmenter):
+            return quality.segmentation_iou(
+                quality.segment(segmenter, frames_to_read), maps["seg"], 4
+            )
+
         results[skin] = {
             "psnr": quality.psnr(real, made),
             "psnr_input": quality.psnr(real, frames),
             "edge_f1": quality.edge_f1(frames, made)["f1"],
             "edge_f1_simulator": quality.edge_f1(frames, real)["f1"],
+            "seg_iou": iou(made),
+            "seg_iou_input": iou(frames),
+            "seg_iou_simulator": iou(real),
             "flicker": quality.flicker(frames, made),
             "flicker_simulator": quality.flicker(frames, real),
             "style_fd": quality.style_distance(
@@ -204,13 +215,15 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
         lines.append(f"| {condition} | {mine[0]['transitions']} | " + " | ".join(cells) + " |")
     lines += ["", "Transfer quality (8 flat episodes re-rendered vs the simulator's render):", "",
-              "| target skin | PSNR (input) | edge F1 (simulator) | flicker (simulator) | "
-              "style FD: transfer / input / simulator |", "|---|---|---|---|---|"]  # fmt: skip
+              "| target skin | PSNR (input) | edge F1 (simulator) | seg IoU (input / simulator) "
+              "| flicker (simulator) | style FD: transfer / input / simulator |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     for skin, q in quality_rows.items():
         fd = q["style_fd"]
         lines.append(
             f"| {skin} | {q['psnr']:.2f} ({q['psnr_input']:.2f}) | {q['edge_f1']:.3f} "
-            f"({q['edge_f1_simulator']:.3f}) | {q['flicker']:.2f} ({q['flicker_simulator']:.2f}) "
+            f"({q['edge_f1_simulator']:.3f}) | {q['seg_iou']:.3f} ({q['seg_iou_input']:.3f} / "
+            f"{q['seg_iou_simulator']:.3f}) | {q['flicker']:.2f} ({q['flicker_simulator']:.2f}) "
             f"| {fd['transfer']:.1f} / {fd['input']:.1f} / {fd['simulator (other episodes)']:.1f} |"
         )
     text = "\n".join(lines) + "\n"

@@ -73,6 +73,12 @@ def transfer(
             f"; PSNR vs the simulator's render {measures['psnr']:.2f} dB (input: "
             f"{measures['psnr_input']:.2f}); style FD {fd['output']:.1f} (input: {fd['input']:.1f})"
         )
+    if "seg_iou" in measures:
+        iou = measures["seg_iou"]
+        line += (
+            f"; segmentation IoU {iou['output']:.3f} (input: {iou['input']:.3f}, "
+            f"reference: {iou['reference']:.3f})"
+        )
     console.print(line)
 
 

@@ -466,9 +466,10 @@ def sidecar_caption(video: Path) -> dict[str, Any] | None:
 def drop_actions(src: str | Path, out: str | Path, progress: bool = True) -> Manifest:
     """Copy the dataset ``src`` to ``out`` without its actions (``action [L, 0]``).
 
-    Everything else (frames, rewards, terminals, state, control maps, styles, captions) is kept, as with ``worldlab
-    collect --drop-actions``. Episodes keep their file names; a rerun copies only those
-    missing from ``out``. Unreadable episodes of ``src`` are skipped with a warning.
+    Everything else (frames, rewards, terminals, state, control maps, styles, captions) is
+    kept, as with ``worldlab collect --drop-actions``. Episodes keep their file names; a
+    rerun copies only those missing from ``out``. Unreadable episodes of ``src`` are skipped
+    with a warning.
     """
     src, out = Path(src), Path(out)
     if out.resolve() == src.resolve():

@@ -10,6 +10,10 @@
   (not comparable with published FID).
 - **Fidelity** (``psnr``): where the simulator re-renders the same episode in the target
   style (built-in worlds: same seed and actions, other skin), PSNR against it.
+- **Segmentation kept** (``fit_segmenter``, ``segmentation_iou``): a small per-pixel
+  classifier, trained on real frames of the target style with their ground-truth
+  segmentation, reads the output back; its classes are compared with the input's
+  segmentation as mean IoU. Read on held-out real frames it gives the ceiling.
 - **Steady** (``flicker``): mean absolute change between consecutive output frames where
   the input did not change (0–255); a real video of a static scene scores 0.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from worldlab.evaluate.frame_encoder import encoder_features, train_frame_encoder
@@ -79,3 +84,54 @@ def style_distance(real: np.ndarray, frames: dict[str, np.ndarray], seed: int = 
         fake = np.asarray(fake, np.uint8).reshape(-1, *fake.shape[-3:])
         scores[name] = frechet_from_features(reference, encoder_features(encoder, fake))
     return scores
+
+
+def fit_segmenter(
+    frames: np.ndarray, seg: np.ndarray, classes: int, steps: int = 400, seed: int = 0
+) -> nn.Module:
+    """A per-pixel classifier ``[N, H, W, 3] uint8 → [N, classes, H, W]`` logits, trained by
+    cross-entropy on ``frames`` and their ``seg`` ids (a 9×9 receptive field: enough to
+    tell a textured backdrop from an object)."""
+    frames = torch.from_numpy(np.asarray(frames, np.uint8).reshape(-1, *frames.shape[-3:]))
+    labels = torch.from_numpy(np.asarray(seg).reshape(-1, *seg.shape[-2:]).astype(np.int64))
+    labels = labels.clamp(max=classes - 1)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(32, 32, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.SiLU(),
+            nn.Conv2d(32, classes, 1),
+        )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        chosen = torch.randint(len(frames), (min(32, len(frames)),), generator=generator)
+        logits = model(_unit(frames[chosen]))
+        loss = F.cross_entropy(logits, labels[chosen])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def _unit(frames: torch.Tensor) -> torch.Tensor:
+    return frames.movedim(-1, 1).float() / 127.5 - 1
+
+
+@torch.no_grad()
+def segment(model: nn.Module, frames: np.ndarray) -> np.ndarray:
+    """Class ids ``[..., H, W]`` of ``frames [..., H, W, 3] uint8``."""
+    flat = torch.from_numpy(np.asarray(frames, np.uint8).reshape(-1, *frames.shape[-3:]))
+    ids = torch.cat([model(_unit(flat[i : i + 256])).argmax(1) for i in range(0, len(flat), 256)])
+    return ids.numpy().reshape(frames.shape[:-1])
+
+
+def segmentation_iou(predicted: np.ndarray, truth: np.ndarray, classes: int) -> float:
+    """Mean IoU over the classes present in ``truth`` (ids ≥ ``classes`` share the last)."""
+    truth = np.minimum(np.asarray(truth, np.int64), classes - 1)
+    scores = []
+    for label in np.unique(truth):
+        want, got = truth == label, predicted == label
+        scores.append((want & got).sum() / max((want | got).sum(), 1))
+    return float(np.mean(scores))

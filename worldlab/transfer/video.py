@@ -122,7 +122,7 @@ def transfer(
         "flicker_input": quality.flicker(inputs, inputs),
     }
     if reference is not None:
-        measures.update(_against_reference(reference, inputs, output, frames))
+        measures.update(_against_reference(reference, inputs, output, loaded.get("maps")))
     record = {
         "run": str(run),
         "input": str(source),
@@ -138,7 +138,7 @@ def transfer(
     return record
 
 
-def _against_reference(reference, inputs, output, frames) -> dict[str, Any]:
+def _against_reference(reference, inputs, output, input_maps) -> dict[str, Any]:
     """The simulator's render of the same episodes in the target style: how close."""
     loaded = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
     real = loaded["frames"]
@@ -147,9 +147,20 @@ def _against_reference(reference, inputs, output, frames) -> dict[str, Any]:
             f"the reference {reference} holds {list(real.shape)} frames, the input "
             f"{list(inputs.shape)}: render the same episodes in the target style"
         )
-    return {
+    measures = {
         "psnr": quality.psnr(real, output),
         "psnr_input": quality.psnr(real, inputs),
         "edge_reference": quality.edge_f1(inputs, real),
         "style_fd": quality.style_distance(real, {"output": output, "input": inputs}),
     }
+    truth = (input_maps or {}).get("seg")
+    if truth is not None and "seg" in loaded.get("maps", {}):
+        # A segmenter of the target style, trained on the reference's own frames (so its
+        # score there is in-sample: the ceiling), reads the output back.
+        classes = int(max(truth.max(), loaded["maps"]["seg"].max())) + 1
+        segmenter = quality.fit_segmenter(real, loaded["maps"]["seg"], classes)
+        measures["seg_iou"] = {
+            name: quality.segmentation_iou(quality.segment(segmenter, frames), truth, classes)
+            for name, frames in (("output", output), ("input", inputs), ("reference", real))
+        }
+    return measures
