@@ -1,5 +1,6 @@
 """End to end in real headless Chromium: load the page, start, press keys, see frames."""
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -31,15 +32,16 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (the `play` extra) is missing")
 
 
-@pytest.fixture(scope="module")
-def server_url(play_model, play_run):
+@contextlib.contextmanager
+def serving(model, run):
+    """``worldlab play`` of ``model`` on a free local port, in a thread; yields its URL."""
     from worldlab.play.server import create_app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(play_model, play_run), host="127.0.0.1", port=port, log_level="warning"
+        create_app(model, run), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -48,19 +50,27 @@ def server_url(play_model, play_run):
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def page(server_url):
+def browser():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1180, "height": 620})
-        page.goto(server_url)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, play_model, play_run):
+    with serving(play_model, play_run) as url:
+        page = browser.new_page(viewport={"width": 1180, "height": 620})
+        page.goto(url)
+        yield page
 
 
 def test_play_in_chromium(page, tmp_path):
@@ -102,3 +112,20 @@ def test_play_in_chromium(page, tmp_path):
     before = int(page.text_content("#t"))
     page.click("#step-once")
     page.wait_for_function(f"Number(document.getElementById('t').textContent) === {before + 1}")
+    assert page.locator("#text-start").is_hidden(), "an rssm takes no text: no prompt box"
+
+
+def test_start_from_a_text_prompt_in_chromium(browser, text_model, text_run):
+    with serving(text_model, text_run) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function("document.getElementById('download').href.includes('/recording/')")
+        assert page.locator("#text-start").is_visible()
+        assert page.locator("#control-prompt_guidance").is_visible()
+        page.fill("#prompt", "a red ball")
+        page.press("#prompt", "Enter")  # Enter starts, and play begins
+        page.wait_for_function("document.getElementById('state').textContent === 'playing'")
+        page.wait_for_function("Number(document.getElementById('t').textContent) > 2")
+        assert "a red ball" in page.text_content("#note")
+        assert page.locator("#real-panel").is_hidden()
+        page.close()

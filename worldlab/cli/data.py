@@ -142,3 +142,25 @@ def drop_actions(
         f"[green]{out}[/]: {manifest.episodes} episodes, {manifest.steps} steps of "
         f"{manifest.env_id} without actions"
     )
+
+
+@data_app.command("embed-captions")
+def embed_captions(
+    directory: Path = typer.Argument(..., help="captioned dataset directory"),
+    encoder: str = typer.Option(
+        "auto", help="auto (MiniLM with the `text` extra, else hash), minilm or hash"
+    ),
+) -> None:
+    """Store each caption's text embedding in its episodes, for text-conditioned training."""
+    from worldlab.data.captions import embed_captions as embed
+    from worldlab.data.manifest import Manifest
+    from worldlab.models.text_encoder import make_text_encoder
+
+    model = make_text_encoder(encoder)
+    written = embed(directory, lambda texts: model(texts).numpy(), model.name)
+    manifest = Manifest.load(directory)
+    console.print(
+        f"[green]{directory}[/]: {written} episodes embedded by {manifest.text_encoder} "
+        f"({manifest.text_dims} dimensions); train with --set model.text_dims="
+        f"{manifest.text_dims} --set model.text_encoder={manifest.text_encoder}"
+    )

@@ -58,24 +58,31 @@ def generate(
     frames: int = typer.Option(32, min=1, help="frames to imagine after the prompt"),
     image: Path | None = typer.Option(None, help="image prompt (image2world)"),
     video: Path | None = typer.Option(None, help="video prompt: its last --context frames"),
+    prompt: str | None = typer.Option(
+        None, help='text prompt (text2world; with --image/--video too): "two balls: ..."'
+    ),
     context: int = typer.Option(4, min=1, help="prompt frames the model observes"),
     actions: str = typer.Option("random", help="random, null, or a FILE.npy of actions"),
     seed: int = typer.Option(0),
     sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
 ) -> None:
-    """Start a world from an image or a video and imagine it onward."""
+    """Start a world from a text, an image or a video prompt and imagine it onward."""
     from worldlab.config import parse_assignments
     from worldlab.evaluate.generate import write_generation
 
     record = write_generation(
         run, out, frames, image, video, context, actions, seed,
-        parse_assignments(sample, "--sample"),
+        parse_assignments(sample, "--sample"), text=prompt,
     )  # fmt: skip
-    prompt = record["prompt"]
+    given = record["prompt"]
+    source = f'the text "{prompt}"' if prompt is not None else ""
+    if given["file"] is not None:
+        source = f"{given['context_frames']} frames of {given['file']}" + (
+            f" and {source}" if source else ""
+        )
     console.print(
-        f"[green]{out}[/]: {prompt['context_frames']} frames of the {prompt['type']} prompt "
-        f"{prompt['file']}, then {frames} imagined ({actions} actions); "
-        f"{Path(out).with_suffix('.json')}"
+        f"[green]{out}[/]: a {given['type']} prompt ({source}), then {frames} imagined "
+        f"({actions} actions); {Path(out).with_suffix('.json')}"
     )
 
 

@@ -60,6 +60,8 @@ class Manifest:
     split: str | None = None  # the named bounce distribution, if any (worlds.bounce_splits)
     skins: list[str] = field(default_factory=list)  # cycled over episodes (worlds.skins)
     seg_classes: list[str] = field(default_factory=list)  # names of seg ids, if recorded
+    text_encoder: str = ""  # what embedded the captions into each episode's `text` array
+    text_dims: int = 0
     episodes: int = 0
     steps: int = 0
     has_state: bool = False

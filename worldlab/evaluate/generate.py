@@ -27,6 +27,7 @@ from worldlab.data.import_video import VideoReadError, read_video, square_frame
 from worldlab.errors import WorldlabError
 from worldlab.evaluate.imagine import _check_actions, dream
 from worldlab.models import WorldModel
+from worldlab.models.text_encoder import make_text_encoder
 
 
 def prompt_frames(
@@ -53,17 +54,43 @@ def prompt_frames(
     return np.stack(frames[-context:]).astype(np.uint8)
 
 
+def encode_prompt(model: WorldModel, text: str) -> np.ndarray:
+    """The caption embedding ``[D]`` of ``text`` by the encoder the model was trained with."""
+    if not model.text_dims:
+        model.prompt(torch.zeros(1, 1))  # the family's own "takes no text" error
+    name = getattr(model.config, "text_encoder", "auto")
+    embedding = make_text_encoder(name)([text])[0].float().numpy()
+    if embedding.shape != (model.text_dims,):
+        raise WorldlabError(
+            f"the {name} encoder gives {embedding.shape[0]} dimensions, the model takes "
+            f"{model.text_dims}: it was trained on captions embedded another way"
+        )
+    return embedding
+
+
 def generate(
-    model: WorldModel, context: np.ndarray, frames: int, actions: Any = "random", seed: int = 0
+    model: WorldModel,
+    context: np.ndarray | None,
+    frames: int,
+    actions: Any = "random",
+    seed: int = 0,
+    text: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Observe ``context`` frames, then imagine ``frames`` more under ``actions``:
     ``"random"`` (seeded), ``"null"`` (the null action every step), or an array or
     ``.npy`` file of at least ``frames`` actions. Returns ``frames [K + frames, H, W, C]``
-    (the context first), the ``actions`` taken and the predicted ``reward``."""
+    (the context first), the ``actions`` taken and the predicted ``reward``.
+
+    With a ``text`` prompt every step is conditioned on it; without ``context`` too
+    (text2world) the world's first frame is generated from the text (``1 + frames``)."""
     if frames < 1:
         raise WorldlabError(f"--frames must be at least 1, got {frames}")
+    if context is None and text is None:
+        raise WorldlabError("give a prompt: text, an image or a video")
+    embedding = None if text is None else encode_prompt(model, text)
+    context = np.zeros((0, *model.obs_shape), np.uint8) if context is None else context
     context = np.asarray(context, np.uint8)
-    if tuple(context.shape[1:]) != tuple(model.obs_shape):
+    if len(context) and tuple(context.shape[1:]) != tuple(model.obs_shape):
         raise WorldlabError(
             f"prompt frames are {list(context.shape[1:])}, the model takes {list(model.obs_shape)}"
         )
@@ -76,7 +103,13 @@ def generate(
         chosen = _check_actions(actions, model.action_spec, frames)
     first = np.arange(len(context)) == 0
     imagined, reward = dream(
-        model, context, model.action_spec.null((len(context),)).numpy(), first, chosen, seed
+        model,
+        context,
+        model.action_spec.null((len(context),)).numpy(),
+        first,
+        chosen,
+        seed,
+        embedding,
     )
     return {"frames": np.concatenate([context, imagined]), "actions": chosen, "reward": reward}
 
@@ -93,24 +126,31 @@ def write_generation(
     sampling: dict[str, Any] | None = None,
     fps: int = 15,
     scale: int = 4,
+    text: str | None = None,
 ) -> dict[str, Any]:
-    """Generate from a prompt with the model in ``run`` and write ``out`` (.mp4/.gif) and
-    ``out`` with ``.json``: what was generated from what. Returns that record."""
+    """Generate from a prompt (``text``, and/or one ``image`` or ``video``) with the model
+    in ``run`` and write ``out`` (.mp4/.gif) and ``out`` with ``.json``: what was
+    generated from what. Returns that record."""
     model = worldlab.load(run)
-    prompt = prompt_frames(model.obs_shape[0], image, video, context)
+    if text is not None and image is None and video is None:
+        prompt = None
+    else:
+        prompt = prompt_frames(model.obs_shape[0], image, video, context)
     if model.obs_shape[-1] != 3:
         raise WorldlabError("prompts are RGB images or videos; this model is not RGB")
     with model.sampling(**(sampling or {})):
-        result = generate(model, prompt, frames, actions, seed)
+        result = generate(model, prompt, frames, actions, seed, text)
         settings = model.sampling_settings()
     out = write_video(result["frames"], out, fps=fps, scale=scale)
     record = {
         "run": str(run),
         "family": model.family,
         "prompt": {
-            "type": "image" if image is not None else "video",
-            "file": str(image if image is not None else video),
-            "context_frames": len(prompt),
+            "type": _prompt_type(text, image, video),
+            "text": text,
+            "text_encoder": getattr(model.config, "text_encoder", None) if text else None,
+            "file": None if prompt is None else str(image if image is not None else video),
+            "context_frames": 0 if prompt is None else len(prompt),
         },
         "frames": frames,
         "actions": actions if isinstance(actions, str) else "given",
@@ -122,3 +162,11 @@ def write_generation(
     }
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _prompt_type(text, image, video) -> str:
+    """text2world, image2world or video2world (with "+text" when both are given)."""
+    frames = "image" if image is not None else "video" if video is not None else None
+    if frames is None:
+        return "text"
+    return f"{frames}+text" if text is not None else frames

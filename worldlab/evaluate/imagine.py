@@ -123,11 +123,16 @@ def dream(
     is_first: np.ndarray,
     imagined_actions: np.ndarray,
     seed: int = 0,
+    text: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observe ``obs [K, H, W, C]`` (with the ``actions`` that led to them and ``is_first``),
     then take ``imagined_actions [horizon, ...]`` one by one: the imagined frames
     ``[horizon, H, W, C] uint8`` and predicted rewards ``[horizon]``. The model's sampling is
-    reproducible under ``seed`` and leaves the global random state as it was."""
+    reproducible under ``seed`` and leaves the global random state as it was.
+
+    With a caption embedding ``text [D]`` the world is started by ``model.prompt`` and every
+    step is conditioned on it; with ``text`` and no ``obs`` (K = 0, text2world) the frame
+    generated from the text alone comes first (``horizon + 1`` frames, its reward 0)."""
     device = model.device
     was_training = model.training
     model.eval()
@@ -138,11 +143,19 @@ def dream(
             torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []),
         ):
             torch.manual_seed(seed)
-            state = model.observe(
-                torch.from_numpy(np.ascontiguousarray(obs)[None]).to(device),
-                torch.from_numpy(np.ascontiguousarray(actions)[None]).to(device),
-                torch.from_numpy(np.ascontiguousarray(is_first)[None]).to(device),
-            )
+            if text is not None:
+                given = torch.from_numpy(np.ascontiguousarray(obs)[None]).to(device)
+                embedding = torch.as_tensor(np.asarray(text, np.float32)[None], device=device)
+                state = model.prompt(embedding, given if len(obs) else None)
+                if not len(obs):
+                    frames.append(model.render(state)[0].cpu().numpy())
+                    rewards.append(0.0)
+            else:
+                state = model.observe(
+                    torch.from_numpy(np.ascontiguousarray(obs)[None]).to(device),
+                    torch.from_numpy(np.ascontiguousarray(actions)[None]).to(device),
+                    torch.from_numpy(np.ascontiguousarray(is_first)[None]).to(device),
+                )
             step_actions = torch.from_numpy(np.ascontiguousarray(imagined_actions)).to(device)
             for k in range(len(step_actions)):
                 state, reward, _ = model.step(state, step_actions[k : k + 1])

@@ -338,6 +338,21 @@ class WorldModel(nn.Module, abc.ABC):
     def feature_dims(self) -> int:
         raise NotImplementedError
 
+    # -- text prompts (optional) ---------------------------------------------------------
+    @property
+    def text_dims(self) -> int:
+        """Width of the caption embedding the model is conditioned on; 0: no text prompts."""
+        return 0
+
+    def prompt(self, text: torch.Tensor, frames: torch.Tensor | None = None) -> Any:
+        """A state that starts a world from caption embeddings ``text [B, text_dims]``
+        (after the prompt ``frames [B, T, H, W, C]``, if given). Families with text
+        conditioning override this."""
+        raise WorldlabError(
+            f"the {self.family} family takes no text prompt; a flow model trained on "
+            "embedded captions does (docs/prompts.md)"
+        )
+
     @torch.no_grad()
     def imagine(self, state: Any, actions: torch.Tensor) -> dict[str, torch.Tensor]:
         """Roll out ``actions [B, H, ...]`` from ``state``; frames ``[B, H, ...]`` and rewards."""

@@ -16,6 +16,8 @@ import torch
 def map_state(function: Callable[..., torch.Tensor], *states: Any) -> Any:
     """Apply ``function`` to the matching tensors of one or more same-shaped states."""
     first = states[0]
+    if first is None:  # an optional part a state leaves out (e.g. no text prompt)
+        return None
     if isinstance(first, torch.Tensor):
         return function(*states)
     if dataclasses.is_dataclass(first):

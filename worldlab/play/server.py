@@ -8,6 +8,9 @@ Client → server:
 
 - ``{"type": "start", "source": "dataset", "episode": 0, "step": 10}``
 - ``{"type": "start", "source": "image", "image": "<base64 PNG/JPEG or data: URL>"}``
+- ``{"type": "start", "source": "text", "prompt": "a red ball", "image": "<optional>"}`` —
+  only for a model that takes text (``hello``'s ``text_dims`` > 0): the first frame is
+  generated from the prompt, or is the image when one is given; every step follows the text.
 - ``{"type": "action", "action": 2, "seq": 7}`` — queue an action (index, or a list of
   floats for continuous models); the next steps use it, and it stays held.
 - ``{"type": "step", "action": 2, "seq": 8}`` — step once now (``action`` optional).
@@ -15,9 +18,10 @@ Client → server:
 - ``{"type": "control", "name": "imagine_latents", "value": "mode"}``
 
 ``frame`` carries ``frame`` and ``real`` (PNG data URLs; ``real`` is null when the
-world cannot be simulated), ``t``, ``reward``, ``continue``, ``real_done`` and
-``ack``: the ``seq`` of the last action message the step used, so the page can
-time keypress → frame. ``GET /recording/SESSION.mp4`` downloads the session so far.
+world cannot be simulated), ``t``, ``reward``, ``continue``, ``real_done``, ``prompt``
+(the text play started from, or null) and ``ack``: the ``seq`` of the last action
+message the step used, so the page can time keypress → frame.
+``GET /recording/SESSION.mp4`` downloads the session so far.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from starlette.background import BackgroundTask
 from worldlab.errors import WorldlabError
 from worldlab.play.keymaps import keymap_for
 from worldlab.play.session import (
+    MAX_PROMPT_CHARS,
     MAX_UPLOAD_BYTES,
     PlayError,
     PlaySession,
@@ -60,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 # type → (required keys, optional keys)
 MESSAGES: dict[str, tuple[set[str], set[str]]] = {
-    "start": ({"source"}, {"episode", "step", "image"}),
+    "start": ({"source"}, {"episode", "step", "image", "prompt"}),
     "action": ({"action"}, {"seq"}),
     "step": (set(), {"action", "seq"}),
     "play": (set(), {"fps"}),
@@ -198,8 +203,16 @@ class Player:
             elif message["source"] == "image":
                 data = decode_upload(message.get("image"))
                 snapshot = await self._locked(session.start_from_image, data)
+            elif message["source"] == "text":
+                if "prompt" not in message:
+                    raise PlayError("a 'text' start needs a 'prompt': the text to start from")
+                image = message.get("image")
+                data = None if image is None else decode_upload(image)
+                snapshot = await self._locked(session.start_from_text, message["prompt"], data)
             else:
-                raise PlayError(f"'source' must be 'dataset' or 'image', got {message['source']!r}")
+                raise PlayError(
+                    f"'source' must be 'dataset', 'image' or 'text', got {message['source']!r}"
+                )
             self.queue.clear()
             self.held = session._zero_actions(1)[0].tolist()
             await self.frame(snapshot)
@@ -269,6 +282,9 @@ def create_app(
             "context_frames": context_frames,
             "fps": player.fps,
             "max_upload_bytes": MAX_UPLOAD_BYTES,
+            # 0: the model takes no text, so the page hides its prompt box.
+            "text_dims": int(getattr(model, "text_dims", 0)),
+            "max_prompt_chars": MAX_PROMPT_CHARS,
         }
 
     @app.get("/", response_class=HTMLResponse)

@@ -1,17 +1,18 @@
 """One player's game: a world model driven step by step, its real twin, and a recording.
 
-A ``PlaySession`` knows nothing of the web: start it from a dataset episode or
-from an image, ``step(action)`` to get the next imagined frame (and the real
-world's frame when it can be simulated), ``reset()`` to go back to the start,
-``save_recording(path)`` to write what was played as a video. It talks to the
-model only through the ``WorldModel`` interface (observe, step, render,
-action_spec), so any family plays the same way.
+A ``PlaySession`` knows nothing of the web: start it from a dataset episode, from
+an image or from a text prompt (models trained on captions), ``step(action)`` to get
+the next imagined frame (and the real world's frame when it can be simulated),
+``reset()`` to go back to the start, ``save_recording(path)`` to write what was
+played as a video. It talks to the model only through the ``WorldModel`` interface
+(observe, prompt, step, render, action_spec), so any family plays the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from worldlab.errors import WorldlabError
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 IMAGE_FORMATS = ("PNG", "JPEG")
 MAX_RECORDED_FRAMES = 10_000  # ≈ 11 minutes at 15 frames/s; older frames are dropped
+MAX_PROMPT_CHARS = 500
 
 # One model is shared by every session: inference runs under this lock, with the
 # session's sampling settings applied (``WorldModel.sampling``) for the call only.
@@ -94,6 +96,26 @@ def decode_image(data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     return frame.reshape(height, width, channels)
 
 
+def check_prompt(prompt: Any) -> str:
+    """A player's text prompt, stripped: a non-empty string of at most ``MAX_PROMPT_CHARS``."""
+    if not isinstance(prompt, str):
+        raise PlayError(f"the prompt must be text, got {type(prompt).__name__} {prompt!r}")
+    prompt = prompt.strip()
+    if not prompt:
+        raise PlayError("the prompt is empty: describe the world to start, e.g. 'a red ball'")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise PlayError(
+            f"the prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}: "
+            "shorten it"
+        )
+    return prompt
+
+
+def takes_text(model: torch.nn.Module) -> bool:
+    """Whether ``model`` can start a world from a text prompt (``text_dims > 0``)."""
+    return bool(getattr(model, "text_dims", 0))
+
+
 def real_twin_note(model: torch.nn.Module) -> str | None:
     """Why ``model`` has no real-world twin, or ``None`` when it may have one."""
     if getattr(model, "latent_actions", False):
@@ -134,6 +156,7 @@ class PlaySession:
         self.data_config = dict(getattr(model, "run_config", {}).get("data", {}))
         self.controls = {c["name"]: c["value"] for c in sampling_controls(model)}
         self.twin_note = real_twin_note(model)
+        self.takes_text = takes_text(model)
         self.env = None
         self.real_done = False
         self.started = False
@@ -189,13 +212,43 @@ class PlaySession:
         self._close_real()
         return self.snapshot()
 
+    def start_from_text(self, prompt: str, image: bytes | None = None) -> dict[str, Any]:
+        """Start a world from a text prompt: its first frame generated from the text alone
+        (text2world), or an uploaded PNG/JPEG ``image`` as every context frame; every step
+        stays conditioned on the text. No real twin. Each start samples a new world;
+        ``reset`` returns to this one."""
+        if not self.takes_text:
+            family = getattr(self.model, "family", type(self.model).__name__)
+            raise PlayError(
+                f"this {family} model takes no text prompt (it was trained without captions): "
+                "start from a dataset episode or an image, or play a flow model trained on "
+                "embedded captions (model.text_dims > 0)"
+            )
+        prompt = check_prompt(prompt)
+        frame = None if image is None else decode_image(image, self.obs_shape)
+        from worldlab.evaluate.generate import encode_prompt
+
+        try:
+            embedding = encode_prompt(self.model, prompt)
+        except (WorldlabError, ImportError) as error:
+            raise PlayError(f"cannot encode the prompt: {error}") from None
+        start = {"source": "text", "prompt": prompt, "text": embedding, "frame": frame}
+        start["seed"] = secrets.randbits(31)  # a new world per start, the same one on reset
+        self._begin_from_text(start)
+        self._start = start
+        self._close_real()
+        return self.snapshot()
+
     def reset(self) -> dict[str, Any]:
-        """Go back to the last start (same frames, same real-world seed)."""
+        """Go back to the last start (same frames, same real-world seed, same prompt)."""
         if not self.started:
             raise PlayError("nothing to reset: start from a dataset episode or an image first")
         start = self._start
         if start["source"] == "dataset":
             return self.start_from_dataset(start["episode"], start["step"])
+        if start["source"] == "text":
+            self._begin_from_text(start)
+            return self.snapshot()
         obs = np.repeat(start["frame"][None], self.context_frames, axis=0)
         self._begin(obs, None, is_first=True)
         return self.snapshot()
@@ -209,8 +262,33 @@ class PlaySession:
         obs_t = torch.from_numpy(np.ascontiguousarray(obs))[None]
         action_t = torch.from_numpy(np.ascontiguousarray(action))[None]
         with self._model_with_controls() as model:
-            self.state = model.observe(obs_t, action_t, is_first_mask)
-        self.frame = np.ascontiguousarray(obs[-1])
+            state = model.observe(obs_t, action_t, is_first_mask)
+        self._started(state, np.ascontiguousarray(obs[-1]))
+
+    def _begin_from_text(self, start: dict[str, Any]) -> None:
+        """``model.prompt`` from ``start``'s text embedding (and frame), under its seed."""
+        text = torch.from_numpy(start["text"])[None]
+        frames = None
+        if start["frame"] is not None:
+            repeated = np.repeat(start["frame"][None, None], self.context_frames, axis=1)
+            frames = torch.from_numpy(repeated)
+        device = getattr(self.model, "device", torch.device("cpu"))
+        with (
+            self._model_with_controls() as model,
+            torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []),
+        ):
+            torch.manual_seed(start["seed"])
+            try:
+                state = model.prompt(text, frames)
+            except WorldlabError as error:
+                raise PlayError(str(error)) from None
+            frame = model.render(state)[0].cpu().numpy()
+        self._started(state, np.ascontiguousarray(frame))
+
+    def _started(self, state: Any, frame: np.ndarray) -> None:
+        """Play from ``state``, whose frame ``[H, W, C] uint8`` is shown first."""
+        self.state = state
+        self.frame = frame
         self.t = 0
         self.reward, self.cont = 0.0, 1.0
         self.started = True
@@ -309,6 +387,7 @@ class PlaySession:
             "continue": self.cont,
             "real_done": self.real_done,
             "real_in_sync": self._start.get("real_in_sync"),
+            "prompt": self._start.get("prompt"),
         }
 
     # -- recording -------------------------------------------------------------------

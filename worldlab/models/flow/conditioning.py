@@ -4,7 +4,8 @@ and optionally a visual style.
 Each scalar becomes sinusoidal features (as in DDPM / EDM); the action is a linear
 embedding, replaced by a learned "no action" vector where it is dropped (classifier-free
 guidance). A style (a skin of a built-in world, for control transfer) is a learned
-embedding added to the action's, with its own "no style" vector. Their sum, through a
+embedding added to the action's, with its own "no style" vector; so is a caption's text
+embedding (a linear map of it; an all-zero embedding means "no text"). Their sum, through a
 small MLP, is one vector per sample that every block of the backbone reads (AdaGN in the
 U-Net, adaLN in the DiT).
 """
@@ -30,10 +31,19 @@ def sinusoidal(values: torch.Tensor, dims: int, scale: float = 1000.0) -> torch.
 class Conditioning(nn.Module):
     """``(τ, context noise, step level, action, keep_action) → [N, dims]``."""
 
-    def __init__(self, dims: int, action_dims: int, step_levels: int, styles: int = 0):
+    def __init__(
+        self, dims: int, action_dims: int, step_levels: int, styles: int = 0, text_dims: int = 0
+    ):
         super().__init__()
         self.style = nn.Embedding(styles, dims) if styles else None
         self.no_style = nn.Parameter(torch.zeros(dims)) if styles else None
+        # A caption embedding is a unit vector spread over many dimensions; normalising its
+        # projection makes it as loud as the other conditions from the first step (without
+        # it, a tiny model took hundreds of updates to start reading the text).
+        self.text = (
+            nn.Sequential(nn.Linear(text_dims, dims), nn.LayerNorm(dims)) if text_dims else None
+        )
+        self.no_text = nn.Parameter(torch.zeros(dims)) if text_dims else None
         self.dims = dims
         self.step_embedding = nn.Embedding(step_levels + 1, dims)
         self.action = nn.Linear(action_dims, dims) if action_dims else None
@@ -48,9 +58,11 @@ class Conditioning(nn.Module):
         action: torch.Tensor,
         keep_action: torch.Tensor,
         style: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``time, context_noise [N]`` floats, ``step_level [N]`` int (k of d = 2^-k),
-        ``action [N, A]`` encoded, ``keep_action [N]`` bool, ``style [N]`` int (−1: none)."""
+        ``action [N, A]`` encoded, ``keep_action [N]`` bool, ``style [N]`` int (−1: none),
+        ``text [N, D]`` a caption embedding (all zeros: none)."""
         noise = sinusoidal(time, self.dims) + self.step_embedding(step_level)
         if self.action is not None:
             action_vector = self.action(action.to(self.no_action.dtype))
@@ -65,6 +77,14 @@ class Conditioning(nn.Module):
             vectors = self.style(known.clamp(min=0))
             action_vector = action_vector + torch.where(
                 known[:, None] >= 0, vectors, self.no_style.expand_as(vectors)
+            )
+        if self.text is not None:
+            given = text if text is not None else self.no_text.new_zeros(len(time), 1)
+            vectors = self.text(given.to(self.no_text.dtype)) if text is not None else None
+            present = given.abs().sum(-1, keepdim=True) > 0
+            fallback = self.no_text.expand(len(time), -1)
+            action_vector = action_vector + (
+                fallback if vectors is None else torch.where(present, vectors, fallback)
             )
         context = sinusoidal(context_noise, self.dims)
         return self.mlp(torch.cat([noise, context, action_vector], -1))

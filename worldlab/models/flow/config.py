@@ -93,6 +93,11 @@ class FlowConfig:
     styles: int = 0  # style embeddings (a built-in world's skins); 0 = no style input
     style_dropout: float = 0.1  # share of samples trained without their style
     first_frame_dropout: float = 0.0  # share trained with no context, so a video can start
+    # text prompts (Cosmos Text2World): a caption embedding per frame (batch["text"])
+    text_dims: int = 0  # width of the caption embedding; 0 = no text input
+    text_encoder: str = "hash"  # which encoder made it (worldlab.models.text_encoder)
+    text_dropout: float = 0.1  # share of samples trained without their text (guidance)
+    prompt_guidance: float = 1.0  # classifier-free guidance on the text; 1 = conditional only
 
 
 PRESETS: dict[str, dict] = {

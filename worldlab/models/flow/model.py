@@ -31,9 +31,11 @@ from worldlab.models.registry import register
 
 @dataclass
 class FlowState:
-    """The last ``max(context_frames, 2)`` frames, oldest first: ``[B, F, H, W, C] uint8``."""
+    """The last ``max(context_frames, 2)`` frames, oldest first: ``[B, F, H, W, C] uint8``,
+    and the text prompt's embedding ``[B, D]`` every step is conditioned on, if any."""
 
     frames: torch.Tensor
+    text: torch.Tensor | None = None
 
 
 def to_unit(frames: torch.Tensor) -> torch.Tensor:
@@ -88,6 +90,7 @@ class FlowWorldModel(WorldModel):
         SamplingOption("solver", "solver", choices=SOLVERS),
         SamplingOption("guidance", "action guidance", low=0.0, high=10.0),
         SamplingOption("context_noise", "context noise", low=0.0, high=0.9),
+        SamplingOption("prompt_guidance", "prompt guidance", low=0.0, high=10.0),
     )
     resumable_fields: ClassVar[frozenset[str]] = frozenset(
         f"model.{option.name}" for option in sampling_options
@@ -98,7 +101,11 @@ class FlowWorldModel(WorldModel):
         super().__init__(config, obs_shape, action_spec)
         height, width, channels = obs_shape
         self.conditioning = Conditioning(
-            config.cond_dims, action_spec.input_dims, config.shortcut_levels, config.styles
+            config.cond_dims,
+            action_spec.input_dims,
+            config.shortcut_levels,
+            config.styles,
+            config.text_dims,
         )
         if config.backbone == "unet":
             self.denoiser = UNetDenoiser(
@@ -154,8 +161,12 @@ class FlowWorldModel(WorldModel):
             nets["control"] = self.control
         return nn.ModuleDict(nets)
 
+    @property
+    def text_dims(self) -> int:
+        return self.config.text_dims
+
     def _denoise_fn(
-        self, context, context_noise, action, keep, ema: bool, style=None, controls=None
+        self, context, context_noise, action, keep, ema: bool, style=None, controls=None, text=None
     ) -> flow.Denoise:
         """The denoiser as a function of ``(x_τ, τ, step level)`` for fixed conditions;
         ``controls``: name → ``(map, weight)`` for the control branches."""
@@ -164,7 +175,7 @@ class FlowWorldModel(WorldModel):
         control = nets["control"] if controls and "control" in nets else None
 
         def denoise(x, time, level):
-            cond = conditioning(time, context_noise, level, action, keep, style)
+            cond = conditioning(time, context_noise, level, action, keep, style, text)
             x = x.to(memory_format=torch.channels_last)
             if control is None:
                 return denoiser(x, context, cond)
@@ -200,6 +211,7 @@ class FlowWorldModel(WorldModel):
         keep = torch.rand(n, device=device) >= c.action_dropout
         style = self._training_style(batch, rows, times)
         controls = self._training_controls(batch, rows, times)
+        text = self._training_text(batch, rows, times)
         # Plain flow matching at the finest step; shortcut samples at bigger steps.
         shortcut = round(n * c.shortcut_fraction) if c.shortcut_levels > 0 else 0
         plain = n - shortcut
@@ -217,6 +229,7 @@ class FlowWorldModel(WorldModel):
                 ema=False,
                 style=None if style is None else style[part],
                 controls={name: (m[part], w[part]) for name, (m, w) in controls.items()},
+                text=None if text is None else text[part],
             )
             x_s, time_s, level_s, goal_s = flow.shortcut_targets(
                 denoise, target[part], c.shortcut_levels
@@ -224,7 +237,14 @@ class FlowWorldModel(WorldModel):
             x, time = torch.cat([x, x_s]), torch.cat([time, time_s])
             level, goal = torch.cat([level, level_s]), torch.cat([goal, goal_s])
         denoise = self._denoise_fn(
-            context, context_noise, action, keep, ema=False, style=style, controls=controls
+            context,
+            context_noise,
+            action,
+            keep,
+            ema=False,
+            style=style,
+            controls=controls,
+            text=text,
         )
         prediction = denoise(x, time, level).float()
         errors = (prediction - goal).pow(2).flatten(1).mean(1)
@@ -264,6 +284,25 @@ class FlowWorldModel(WorldModel):
             )
         dropped = torch.rand(len(rows), device=style.device) < self.config.style_dropout
         return torch.where(dropped, -1, style)
+
+    def _training_text(self, batch, rows, times) -> torch.Tensor | None:
+        """Each target's caption embedding, zeroed where dropped (guidance) or absent."""
+        dims = self.config.text_dims
+        if not dims:
+            return None
+        if "text" not in batch:
+            raise WorldlabError(
+                "model.text_dims is set but the data has no 'text' array: embed the captions "
+                "first (worldlab data embed-captions DATA), or set model.text_dims=0"
+            )
+        text = batch["text"][rows, times].float()
+        if text.shape[-1] != dims:
+            raise WorldlabError(
+                f"the data's caption embeddings have {text.shape[-1]} dimensions, "
+                f"model.text_dims is {dims}: embed with the model's encoder or set text_dims"
+            )
+        kept = torch.rand(len(rows), device=text.device) >= self.config.text_dropout
+        return text * kept[:, None]
 
     def _training_controls(self, batch, rows, times) -> dict[str, tuple]:
         """Each control of the target frames, with weight 0 where left out (dropout), so
@@ -346,7 +385,7 @@ class FlowWorldModel(WorldModel):
             appended = torch.cat([frames[:, 1:], new], 1)
             restart = new.expand(-1, self.kept_frames, -1, -1, -1)
             frames = torch.where(first[:, t, None, None, None, None], restart, appended)
-        return FlowState(frames.contiguous())
+        return FlowState(frames.contiguous(), None if state is None else state.text)
 
     @torch.no_grad()
     def step(
@@ -355,12 +394,13 @@ class FlowWorldModel(WorldModel):
         """Generate the next frame in ``sampling_steps`` steps (torch's global generator)."""
         batch_size = state.frames.shape[0]
         encoded = self._encode_step_action(action, batch_size)
-        frame = self._generate(state.frames, encoded, torch.ones(batch_size, dtype=torch.bool))
+        keep = torch.ones(batch_size, dtype=torch.bool)
+        frame = self._generate(state.frames, encoded, keep, text=state.text)
         frames = torch.cat([state.frames[:, 1:], frame[:, None]], 1)
         features = self.heads.features(to_unit(state.frames[:, -1]), to_unit(frame))
         reward_logits, continue_logit = self.heads.predict(features, encoded)
         reward = self.heads.two_hot.mean(reward_logits.float())
-        return FlowState(frames), reward, torch.sigmoid(continue_logit.float())
+        return FlowState(frames, state.text), reward, torch.sigmoid(continue_logit.float())
 
     @torch.no_grad()
     def generate_frame(
@@ -370,6 +410,7 @@ class FlowWorldModel(WorldModel):
         style: torch.Tensor | None = None,
         controls: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
         batch_size: int | None = None,
+        text: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The next frame ``[B, H, W, C] uint8`` under any of the model's conditions.
 
@@ -398,9 +439,51 @@ class FlowWorldModel(WorldModel):
             )
         if style is not None and not self.config.styles:
             raise WorldlabError("this model was trained without styles (model.styles = 0)")
-        return self._generate(frames, encoded, keep, style, controls or None)
+        self._check_text(text, batch_size)
+        return self._generate(frames, encoded, keep, style, controls or None, text)
 
-    def _generate(self, frames, encoded, keep, style=None, controls=None) -> torch.Tensor:
+    def _check_text(self, text: torch.Tensor | None, batch_size: int) -> None:
+        if text is None:
+            return
+        if not self.config.text_dims:
+            raise WorldlabError(
+                "this model takes no text prompt: train it on embedded captions with "
+                "--set model.text_dims=D (worldlab data embed-captions)"
+            )
+        if tuple(text.shape) != (batch_size, self.config.text_dims):
+            raise WorldlabError(
+                f"text embeddings must be [{batch_size}, {self.config.text_dims}], got "
+                f"{list(text.shape)}: encode prompts with the model's encoder "
+                f"({self.config.text_encoder})"
+            )
+
+    @torch.no_grad()
+    def prompt(self, text: torch.Tensor, frames: torch.Tensor | None = None) -> FlowState:
+        """A state that starts a world from a caption embedding ``text [B, D]``: after the
+        prompt ``frames [B, T, H, W, C]`` (image2world / video2world with text), or from
+        a first frame generated from the text alone (text2world). Every later ``step``
+        stays conditioned on the text."""
+        self._check_text(text, len(text))
+        text = text.to(self.device, torch.float32)
+        if frames is not None:
+            return FlowState(
+                self.observe(frames, self.action_spec.null(frames.shape[:2])).frames, text
+            )
+        if self.config.first_frame_dropout <= 0:
+            raise WorldlabError(
+                "this model never learned to start a world without frames "
+                "(model.first_frame_dropout = 0): give an image or video with the prompt"
+            )
+        batch_size = len(text)
+        encoded = self.action_spec.encode(self.action_spec.null((batch_size,)).to(self.device))
+        keep = torch.zeros(batch_size, dtype=torch.bool)
+        first = self._generate(None, encoded, keep, text=text)
+        frames = first[:, None].expand(-1, self.kept_frames, -1, -1, -1).contiguous()
+        return FlowState(frames, text)
+
+    def _generate(
+        self, frames, encoded, keep, style=None, controls=None, text=None
+    ) -> torch.Tensor:
         """Sample the next frame from past ``frames`` (``None``: no context)."""
         c = self.config
         batch_size, device = len(encoded), encoded.device
@@ -418,8 +501,12 @@ class FlowWorldModel(WorldModel):
             context = to_unit(frames)
             context_noise = torch.full((batch_size,), c.context_noise, device=device)
             context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
-        guided = c.guidance != 1.0 and self.action_spec.input_dims > 0 and bool(keep.all())
-        if guided:  # conditional and unconditional in one batch
+        # Classifier-free guidance, conditional and unconditional in one batch: on the text
+        # when there is one and prompt_guidance ≠ 1, else on the action.
+        on_text = text is not None and c.prompt_guidance != 1.0
+        on_action = c.guidance != 1.0 and self.action_spec.input_dims > 0 and bool(keep.all())
+        guided, scale = on_text or on_action, c.prompt_guidance if on_text else c.guidance
+        if guided:
 
             def twice(value):
                 return None if value is None else torch.cat([value, value])
@@ -428,19 +515,27 @@ class FlowWorldModel(WorldModel):
                 twice(context),
                 twice(context_noise),
                 twice(encoded),
-                torch.cat([keep, ~keep]),
+                torch.cat([keep, keep if on_text else ~keep]),
                 ema=True,
                 style=twice(style),
                 controls={k: (twice(m), twice(w)) for k, (m, w) in (controls or {}).items()},
+                text=torch.cat([text, torch.zeros_like(text)]) if on_text else twice(text),
             )
 
             def denoise(x, time, level):
                 both = denoise_both(twice(x), twice(time), twice(level))
                 conditional, unconditional = both.float().chunk(2)
-                return unconditional + c.guidance * (conditional - unconditional)
+                return unconditional + scale * (conditional - unconditional)
         else:
             denoise = self._denoise_fn(
-                context, context_noise, encoded, keep, ema=True, style=style, controls=controls
+                context,
+                context_noise,
+                encoded,
+                keep,
+                ema=True,
+                style=style,
+                controls=controls,
+                text=text,
             )
         noise = torch.randn(batch_size, *context.shape[2:], device=device)
         image = flow.sample(denoise, noise, c.sampling_steps, c.shortcut_levels, c.solver)
