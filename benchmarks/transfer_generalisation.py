@@ -43,7 +43,7 @@ SIZE, STEPS = 32, 50
 EXPERT_SEED, EVAL_SEED = 10_000, 1_000_000
 OTHER_SKINS = [name for name in TRAIN_SKINS if name != "flat"]
 CONDITIONS = ("flat", "flat + jitter", "flat + transfer", "flat + simulator")
-COMMON = dict(env="reach", max_steps=STEPS, size=SIZE, controls=True, progress=False)
+COMMON = dict(env="reach", size=SIZE, controls=True, progress=False)
 
 
 def merge(sources: list[Path], out: Path) -> Path:
@@ -91,7 +91,7 @@ def prepare(args, out: Path) -> dict[str, Path]:
     data = {}
     if not (out / "mix" / "manifest.json").exists():
         collect(out=out / "mix", episodes=args.mix_episodes, skins=list(TRAIN_SKINS),
-                policy="brownian", **COMMON)  # fmt: skip
+                policy="brownian", max_steps=STEPS, **COMMON)  # fmt: skip
     model = Path(args.model) if args.model else out / "transfer_model"
     if not (model / "config.json").exists():
         overrides = {
@@ -104,13 +104,14 @@ def prepare(args, out: Path) -> dict[str, Path]:
     flat = out / "expert_flat"
     if not (flat / "manifest.json").exists():
         collect(out=flat, episodes=args.expert_episodes, seed=EXPERT_SEED, policy="expert",
-                **COMMON)  # fmt: skip
+                max_steps=args.expert_steps, **COMMON)  # fmt: skip
     rendered = []
     for skin in OTHER_SKINS:
         folder = out / f"expert_{skin}"
         if not (folder / "manifest.json").exists():
             collect(out=folder, episodes=args.expert_episodes, seed=EXPERT_SEED,
-                    policy="expert", skins=[skin], **COMMON)  # fmt: skip
+                    policy="expert", skins=[skin], max_steps=args.expert_steps,
+                    **COMMON)  # fmt: skip
         rendered.append(folder)
     data["flat"] = flat
     data["flat + simulator"] = merge([flat, *rendered], out / "expert_simulator")
@@ -174,7 +175,7 @@ def policies(args, out: Path, data: dict) -> list[dict]:
             run = out / "bc" / f"{condition.replace(' + ', '_')}_s{seed}"
             result_file = run / "eval.json"
             if not result_file.exists():
-                config = ImitationConfig(updates=args.updates, seed=seed)
+                config = ImitationConfig(updates=args.updates, lr=args.lr, seed=seed)
                 card = train_bc(data[condition], None, run, config, progress=False)
                 skins = {}
                 for skin in ("flat", *OTHER_SKINS, *HELD_OUT_SKINS):
@@ -196,8 +197,9 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
     groups = {"flat": ["flat"], "train skins": OTHER_SKINS, "held-out skins": list(HELD_OUT_SKINS)}
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
-        f"{STEPS} steps; BC {args.updates} updates; {args.episodes} real episodes per skin and "
-        f"seed; seeds {args.seeds}; success = reached the target; mean ± 95% CI over seeds.",
+        f"{args.expert_steps} steps; BC {args.updates} updates at lr {args.lr:g}; "
+        f"{args.episodes} real episodes of {STEPS} steps per skin and seed; seeds {args.seeds}; "
+        "success = reached the target; mean ± 95% CI over seeds.",
         "",
         "| training data | transitions | "
         + " | ".join(groups)
@@ -237,8 +239,10 @@ def main() -> None:
     parser.add_argument("--model", help="a trained control-conditioned flow run to use")
     parser.add_argument("--model-minutes", type=float, default=25)
     parser.add_argument("--mix-episodes", type=int, default=400)
-    parser.add_argument("--expert-episodes", type=int, default=40)
-    parser.add_argument("--updates", type=int, default=1500)
+    parser.add_argument("--expert-episodes", type=int, default=120)
+    parser.add_argument("--expert-steps", type=int, default=20, help="steps per expert episode")
+    parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()

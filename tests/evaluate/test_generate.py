@@ -69,6 +69,7 @@ def test_cli_writes_the_video_and_what_made_it(run, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["prompt"] == {"type": "image", "file": str(tmp_path / "start.png"),
-                                "context_frames": 4}  # fmt: skip
+                                "context_frames": 4, "text": None,
+                                "text_encoder": None}  # fmt: skip
     assert record["frames"] == 6 and record["seed"] == 1 and len(record["action_values"]) == 6
     assert out.stat().st_size > 0 and record["video"] == str(out)
