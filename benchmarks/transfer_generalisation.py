@@ -168,6 +168,12 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
     return results
 
 
+def eval_skins(args) -> tuple[str, ...]:
+    """Where policies are played: the training look and the held-out ones (and the other
+    training looks with ``--eval-train-skins``)."""
+    return ("flat", *(OTHER_SKINS if args.eval_train_skins else ()), *HELD_OUT_SKINS)
+
+
 def policies(args, out: Path, data: dict) -> list[dict]:
     rows = []
     for condition in CONDITIONS:
@@ -178,7 +184,7 @@ def policies(args, out: Path, data: dict) -> list[dict]:
                 config = ImitationConfig(updates=args.updates, lr=args.lr, seed=seed)
                 card = train_bc(data[condition], None, run, config, progress=False)
                 skins = {}
-                for skin in ("flat", *OTHER_SKINS, *HELD_OUT_SKINS):
+                for skin in eval_skins(args):
                     result = evaluate_imitation(
                         run, args.episodes, EVAL_SEED, STEPS, progress=False,
                         env_kwargs={"skin": skin},
@@ -195,6 +201,8 @@ def policies(args, out: Path, data: dict) -> list[dict]:
 
 def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
     groups = {"flat": ["flat"], "train skins": OTHER_SKINS, "held-out skins": list(HELD_OUT_SKINS)}
+    if not args.eval_train_skins:
+        del groups["train skins"]
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
         f"{args.expert_steps} steps; BC {args.updates} updates at lr {args.lr:g}; "
@@ -245,6 +253,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-train-skins", action="store_true", help="also play in those")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

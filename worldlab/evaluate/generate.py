@@ -13,6 +13,7 @@ need a text-conditioned model, which no family offers yet.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,19 @@ def prompt_frames(
     return np.stack(frames[-context:]).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=4)
+def _text_encoder(name: str):
+    """One encoder per name for the process: MiniLM takes seconds to load (play calls
+    ``encode_prompt`` on every text start)."""
+    return make_text_encoder(name)
+
+
 def encode_prompt(model: WorldModel, text: str) -> np.ndarray:
     """The caption embedding ``[D]`` of ``text`` by the encoder the model was trained with."""
     if not model.text_dims:
         model.prompt(torch.zeros(1, 1))  # the family's own "takes no text" error
     name = getattr(model.config, "text_encoder", "auto")
-    embedding = make_text_encoder(name)([text])[0].float().numpy()
+    embedding = _text_encoder(name)([text])[0].float().numpy()
     if embedding.shape != (model.text_dims,):
         raise WorldlabError(
             f"the {name} encoder gives {embedding.shape[0]} dimensions, the model takes "
