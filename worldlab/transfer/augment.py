@@ -125,7 +125,7 @@ def augment(
     # One job per output episode that does not exist yet: (out index, source index, style).
     jobs = []
     for index in range(len(source)):
-        arrays = source.episode(index)
+        arrays = read_episode(source.paths[index])  # memory-mapped: style and length only
         own = _source_style(arrays, manifest, index)
         chosen = (
             styles
@@ -141,7 +141,7 @@ def augment(
     with progress_bar(enabled=progress) as bar:
         task = bar.add_task("augment", total=len(jobs), unit="episodes")
         for original in [job for job in jobs if job[3]]:
-            _write(out, target, record, original, source.episode(original[1]), source)
+            _write(out, target, record, original, _whole(source, original[1]), source)
             bar.advance(task)
         pending = [job for job in jobs if not job[3]]
         # Batch episodes that share a style and a length.
@@ -150,7 +150,7 @@ def augment(
             head = pending[0]
             group = [j for j in pending if j[2] == head[2] and j[4] == head[4]][:batch_size]
             pending = [j for j in pending if j not in group]
-            episodes = [source.episode(j[1]) for j in group]
+            episodes = [_whole(source, j[1]) for j in group]
             styled = transfer_frames(
                 model,
                 np.stack([e["obs"] for e in episodes]),
@@ -184,8 +184,6 @@ def _actions(model: WorldModel, episodes: list[dict]) -> np.ndarray | None:
 
 def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict, source):
     out_index, source_index, style, original, length = job
-    arrays = {key: value for key, value in arrays.items() if key != "is_first"}
-    arrays["truncated"] = _truncated(source, source_index, length)
     # Every episode carries a style (−1: unknown), so training windows stack.
     arrays["style"] = np.full(length, -1 if style is None else skin_id(style), np.int64)
     name = episode_filename(out_index)
@@ -203,6 +201,7 @@ def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict
     write_json(out / RECORD, record)
 
 
-def _truncated(source: EpisodeDataset, index: int, length: int) -> np.ndarray:
-    """The source's ``truncated`` array (``EpisodeDataset.episode`` leaves it out)."""
-    return np.array(read_episode(source.paths[index])["truncated"][:length])
+def _whole(source: EpisodeDataset, index: int) -> dict[str, np.ndarray]:
+    """Episode ``index`` of ``source`` in memory, every array of its file (``truncated``
+    too, which ``EpisodeDataset.episode`` leaves out)."""
+    return dict(read_episode(source.paths[index], mmap=False))
