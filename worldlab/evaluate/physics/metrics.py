@@ -24,6 +24,10 @@ ahead) and window:
   (``THRESHOLDS``), the thresholds set so that the simulator re-run from slightly
   perturbed states (GT′) scores about 0; a ball drawn while the truth has it wholly
   behind the occluder is a violation too.
+* Collision realism (``collisions.py``): whether each true ball–ball collision happens on
+  time (±2 frames), the velocities after it, momentum and kinetic energy across it with
+  ``m ∝ r²``, and the interpenetration rate; a missed collision, velocities after one off
+  by over half the true speed, or any interpenetration is a violation.
 
 Means come with 95% bootstrap intervals over windows.
 """
@@ -36,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from worldlab.evaluate.physics.collisions import VELOCITY_TOLERANCE, score_collisions
 from worldlab.evaluate.physics.reader import Readings
 
 MIN_FLIGHT = 6  # frames of free flight for a parabola fit
@@ -48,7 +53,17 @@ THRESHOLDS = {
     "size_change": 0.25,  # radius off the true one by over 25%
     "gravity_error": 0.5,  # |ĝ − g| / g over 50% on a free-flight run
     "drawn_over_occluder": 0,  # any ball drawn while the truth has it behind the bar
+    "missed_collision": 0,  # a true collision not drawn within ±2 frames at contact distance
+    "collision_velocity": VELOCITY_TOLERANCE,  # after an impact, × the true speed
+    "interpenetration": 0,  # any frame with two balls drawn overlapping
 }
+COLLISION_KEYS = (  # per-window collision scores, in the summary with bootstrap intervals
+    "collision_timing",
+    "velocity_after_error",
+    "momentum_error",
+    "energy_error",
+    "interpenetration",
+)
 
 
 @dataclass
@@ -71,13 +86,17 @@ class Truth:
         """``[W]``: each window's gravity."""
         return np.broadcast_to(np.asarray(self.gravity, np.float64), (len(self.positions),))
 
+    def kicks(self) -> np.ndarray:
+        """``[W, T, N, 2]``: the velocity change from ``t − 1`` to ``t`` beyond gravity's
+        (zero at ``t = 0``): what walls and other balls did."""
+        change = np.diff(self.velocities, axis=1)
+        change[..., 1] += self.window_gravity()[:, None, None] * self.dt
+        return np.concatenate([np.zeros_like(change[:, :1]), change], axis=1)
+
     def impulses(self) -> np.ndarray:
         """``[W, T, N]``: True at frame ``t`` if the velocity changed between ``t − 1`` and
         ``t`` by more than gravity explains (a wall bounce or a collision)."""
-        change = np.diff(self.velocities, axis=1)
-        change[..., 1] += self.window_gravity()[:, None, None] * self.dt
-        jump = np.linalg.norm(change, axis=-1) > EVENT_TOLERANCE
-        return np.concatenate([np.zeros_like(jump[:, :1]), jump], axis=1)
+        return np.linalg.norm(self.kicks(), axis=-1) > EVENT_TOLERANCE
 
 
 def bootstrap_ci(values: np.ndarray, draws: int = 1000, seed: int = 0) -> tuple[float, float]:
@@ -176,6 +195,7 @@ def score_rollouts(readings: list[Readings], truth: Truth) -> dict[str, Any]:
             horizontal[w] = float(np.abs([f[1] for f in fits]).max())
 
     reappear_hits, reappear_total = _permanence(pos, seen, truth)
+    collisions, collision_values, collision_flags = score_collisions(pos, rad, seen, usable, truth)
     violations = {
         "drawn_over_occluder": (seen & truth.hidden)[:, 1:].any((1, 2)),
         "vanished": np.nan_to_num(vanished[:, 1:]).max(1) > THRESHOLDS["vanished"],
@@ -183,6 +203,7 @@ def score_rollouts(readings: list[Readings], truth: Truth) -> dict[str, Any]:
         "teleport": teleport.any((1, 2)),
         "size_change": np.nan_to_num(size_error[:, 1:]).max(1) > THRESHOLDS["size_change"],
         "gravity_error": np.nan_to_num(gravity_errors) > THRESHOLDS["gravity_error"],
+        **collision_flags,
     }
     any_violation = np.any(np.stack(list(violations.values())), axis=0)
     per_horizon = {
@@ -204,6 +225,10 @@ def score_rollouts(readings: list[Readings], truth: Truth) -> dict[str, Any]:
             "ci": _round(half),
             "rollouts": int(np.isfinite(values).sum()),
         }
+    for name in COLLISION_KEYS:
+        mean, half = bootstrap_ci(collision_values[name])
+        report["summary"][name] = {"mean": _round(mean), "ci": _round(half)}
+    report["summary"]["collision_timing"]["events"] = collisions["collisions"]
     report["summary"]["reappearance"] = {
         "rate": _round(reappear_hits / reappear_total) if reappear_total else None,
         "events": reappear_total,

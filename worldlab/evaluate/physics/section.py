@@ -24,6 +24,7 @@ import numpy as np
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.errors import DatasetError
 from worldlab.evaluate.open_loop import imagine_windows, sample_windows
+from worldlab.evaluate.physics.iq import physics_iq
 from worldlab.evaluate.physics.metrics import THRESHOLDS, Truth, score_rollouts
 from worldlab.evaluate.physics.reader import hidden_by_occluder, occluder_columns, read_balls
 from worldlab.evaluate.sections import Section
@@ -174,6 +175,7 @@ def physics_section(
     )
     rows = {name: score_rollouts(readings[name], truth) for name in ROWS}
     return {
+        "physics_iq": {name: entry["score"] for name, entry in physics_iq(rows).items()},
         "horizon": horizon,
         "context": context,
         "windows": len(pairs),
@@ -197,6 +199,10 @@ COLUMNS = (  # (summary key, label, scale, digits): what the console and the HTM
     ("size_error", "size error (|Δr| / r)", 1.0, 3),
     ("vanished", "vanished", 1.0, 3),
     ("extra_blobs", "extra blobs / frame", 1.0, 3),
+    ("collision_timing", "collisions on time", 1.0, 2),
+    ("velocity_after_error", "velocity after a collision (units/s)", 1.0, 3),
+    ("energy_error", "energy error across a collision", 1.0, 2),
+    ("interpenetration", "interpenetration", 1.0, 3),
     ("violation_rate", "violation rate", 1.0, 2),
 )
 
@@ -224,6 +230,8 @@ def _lines(section: dict[str, Any]) -> list[str]:
         reappear = section["rows"][row]["summary"]["reappearance"]
         if reappear["events"]:
             parts.append(f"reappears {reappear['rate']:.2f} of {reappear['events']}")
+        score = section.get("physics_iq", {}).get(row)
+        parts.append(f"physics-IQ-style score {'–' if score is None else f'{score:.1f}'}")
         lines.append(f"  {row}: " + ", ".join(parts))
     return lines
 
@@ -234,12 +242,14 @@ def _html(section: dict[str, Any]) -> str:
     from worldlab.evaluate.sections import cell
 
     head = "".join(f"<th>{html_text.escape(label)}</th>" for _, label, _, _ in COLUMNS)
+    head += "<th>physics-IQ-style score (GT′ = 100)</th>"
     rows = []
     for row in section["rows"]:
         cells = "".join(
             cell(*_value(section, row, key, scale), digits=digits)
             for key, _, scale, digits in COLUMNS
         )
+        cells += cell(section.get("physics_iq", {}).get(row), None, digits=1)
         rows.append(f'<tr><td class="name">{html_text.escape(row)}</td>{cells}</tr>')
     return (
         "<h2>Physics</h2>"
@@ -248,7 +258,9 @@ def _html(section: dict[str, Any]) -> str:
         f"{section['horizon']} steps ahead. <b>real_frames</b> is the reader on the real "
         "video (the measurement floor); <b>simulator</b> is GT′, the simulator re-run from "
         f"states perturbed by {section['perturbation']:g}; <b>repeat_last</b> freezes time. "
-        "Mean ± 95% bootstrap half-width over windows; violation thresholds: "
+        "Mean ± 95% bootstrap half-width over windows. The physics-IQ-style score divides "
+        "each error into GT′'s (capped at 1), averages and scales to 100, as Physics-IQ "
+        "normalises by physical variance; violation thresholds: "
         f"{html_text.escape(str(section['thresholds']))}.</p>"
         f"<table><tr><th>row</th>{head}</tr>{''.join(rows)}</table>" + _plot(section)
     )
