@@ -222,11 +222,19 @@ class ScalarOutput(nn.Module):
         return x.mean()
 
 
+class NaNDistance(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).mean((1, 2, 3), keepdim=True) * float("nan")
+
+
 def test_a_file_breaking_the_contract_gets_an_error_naming_it(tmp_path):
     scalar = save_script(ScalarOutput, tmp_path / "scalar.pt")
     real = moving_discs(sequences=2)
     with pytest.raises(WorldlabError, match=r"scalar\.pt returned \[\] for 32 inputs"):
         perceptual_metrics(real, real, weights={"inception": scalar})
+    nan = save_script(NaNDistance, tmp_path / "nan_lpips.pt")  # e.g. weights full of NaN
+    with pytest.raises(WorldlabError, match=r"nan_lpips\.pt returned NaN"):
+        perceptual_metrics(real, real, weights={"lpips": nan})
 
 
 def test_short_sequences_skip_fvd_and_bad_frames_are_refused(stand_ins, encoder_dir, quick_encoder):
@@ -276,3 +284,18 @@ def test_encoder_is_deterministic_and_a_damaged_cache_is_retrained(tmp_path):
     assert second["trained_now"] and second["sha256"] == first["sha256"]
     _, third = load_or_train_encoder(real, None, steps=30)
     assert third["path"] is None and third["sha256"] == first["sha256"]
+
+
+def test_encoder_key_changes_when_a_dataset_is_collected_again_at_the_same_path(tmp_path):
+    import shutil
+
+    from worldlab.data import EpisodeDataset, collect
+    from worldlab.evaluate.perceptual_section import encoder_key
+
+    data = tmp_path / "data"
+    collect("bounce", data, 2, max_steps=5, size=16, progress=False)
+    first = encoder_key(EpisodeDataset(data))
+    assert encoder_key(EpisodeDataset(data)) == first  # same files: the cached encoder stands
+    shutil.rmtree(data)
+    collect("bounce", data, 2, max_steps=5, size=16, progress=False, seed=7)
+    assert encoder_key(EpisodeDataset(data)) != first

@@ -153,7 +153,13 @@ def _call(module: torch.jit.ScriptModule, key: str, path: Path, *inputs: torch.T
             f"{path} returned {shape} for {count} inputs; the {DETECTORS[key].name} file must "
             f"return one row per input (see {DOCS})"
         )
-    return output.reshape(count, -1).double().numpy()
+    values = output.reshape(count, -1).double().numpy()
+    if not np.isfinite(values).all():
+        raise WorldlabError(
+            f"{path} returned NaN or infinite values for {count} inputs; the "
+            f"{DETECTORS[key].name} weights are damaged or not the network {DOCS} describes"
+        )
+    return values
 
 
 # -- frames ------------------------------------------------------------------------------

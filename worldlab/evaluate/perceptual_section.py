@@ -52,10 +52,24 @@ def _clips(model: WorldModel, dataset: EpisodeDataset, options: EvalOptions):
     return np.concatenate(real), np.concatenate(fake)
 
 
+def encoder_key(dataset: EpisodeDataset) -> str:
+    """The offline encoder's cache key for ``dataset``: its path and its episode files'
+    names, sizes and modification times, so a dataset collected again at the same path
+    gets an encoder of its own, while a resumed collection keeps its encoder until new
+    episodes arrive."""
+    import hashlib
+
+    digest = hashlib.sha256(str(dataset.root.resolve()).encode())
+    for path in sorted(dataset.paths):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()
+
+
 def _compute(model: WorldModel, dataset: EpisodeDataset, options: EvalOptions) -> dict[str, Any]:
     real, fake = _clips(model, dataset, options)
     return perceptual_metrics(
-        real, fake, CLIP_LENGTH, encoder_dir=cache_dir(), encoder_key=str(dataset.root.resolve())
+        real, fake, CLIP_LENGTH, encoder_dir=cache_dir(), encoder_key=encoder_key(dataset)
     )
 
 
