@@ -88,7 +88,7 @@ def test_perceptual_section_on_request_gives_encoder_scores_and_says_what_to_sup
     assert section["encoder_fd"]["value"] >= 0 and section["encoder_kid"]["value"] is not None
     assert "WORLDLAB_I3D" in section["fvd"]["skipped"]
     assert "FD (worldlab encoder)" in result.stdout and "skipped" in result.stdout
-    assert "<h2>Perceptual</h2>" in (tmp_path / "report.html").read_text()
+    assert "<h2>Perceptual</h2>" in (tmp_path / "p.html").read_text()  # named after the JSON
 
 
 def test_gt_prime_resimulates_balls_recorded_in_contact():

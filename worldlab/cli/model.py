@@ -104,7 +104,7 @@ def evaluate(
         help="compute only these sections (controllability, physics, perceptual); default: "
         "every one that applies (physics on bounce data, perceptual when weights are given)",
     ),
-    html: bool = typer.Option(True, help="also write report.html beside the JSON"),
+    html: bool = typer.Option(True, help="also write an HTML page beside the JSON (OUT.html)"),
     sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
 ) -> None:
     """Open-loop PSNR/SSIM per horizon step against repeat-last and mean-frame baselines,
@@ -133,7 +133,9 @@ def evaluate(
         config = {"run": str(run), "data": str(data), "horizon": horizon, "context": context}
         config |= {"episodes": episodes, "starts": starts, "seed": seed}
         config |= {"sampling": report["sampling"]}
-        page = write_html_report(json_path.parent, report, [], png_path, config, {})
+        page = write_html_report(
+            json_path.parent, report, [], png_path, config, {}, name=f"{json_path.stem}.html"
+        )
         written += f" and [green]{page}[/]"
     console.print(written)
 

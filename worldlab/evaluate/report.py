@@ -111,8 +111,9 @@ def write_html_report(
     config: dict[str, Any],
     timings: dict[str, Any],
     notes: str = "",
+    name: str = "report.html",
 ) -> Path:
-    """Write ``out_dir/report.html`` (atomically) and return its path.
+    """Write ``out_dir/name`` (atomically) and return its path.
 
     ``report``: what ``evaluate_open_loop`` (or ``evaluate_run``, with its
     ``controllability`` section) returns; ``videos``: ``(title, path)`` pairs
@@ -167,6 +168,6 @@ def write_html_report(
         "</body></html>",
     ]
     page = "\n".join(parts) + "\n"
-    path = out_dir / "report.html"
+    path = out_dir / name
     atomic_write_bytes(path, lambda file: file.write(page.encode("utf-8")))
     return path
