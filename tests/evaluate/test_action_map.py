@@ -14,6 +14,7 @@ from worldlab.data import EpisodeDataset, collect
 from worldlab.errors import WorldlabError
 from worldlab.evaluate import ActionMap, fit_action_map, with_real_actions
 from worldlab.models import ActionSpec, WorldModel
+from worldlab.models.real_actions import RealActionModel
 from worldlab.play import PlaySession
 from worldlab.train import train
 
@@ -107,6 +108,7 @@ def test_save_load_and_wrap(fitted, bounce, tmp_path):
     fitted.save(tmp_path / "action_map.json")
     assert ActionMap.load(tmp_path / "action_map.json") == fitted
     wrapped = with_real_actions(model, tmp_path)
+    assert isinstance(wrapped, RealActionModel)  # model code, in worldlab.models
     assert wrapped.action_spec == ActionSpec("discrete", n=5)
     assert wrapped.family == "fake-latent" and wrapped.feature_dims == 16 * 16 * 3
     (tmp_path / "action_map.json").write_text("{broken")

@@ -36,7 +36,9 @@ import torch
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import read_json, write_json
 from worldlab.errors import WorldlabError
+from worldlab.evaluate.open_loop import check_frame_shape
 from worldlab.models.base import ActionSpec, WorldModel
+from worldlab.models.real_actions import RealActionModel
 from worldlab.progress import progress_bar
 
 ACTION_MAP_NAME = "action_map.json"
@@ -121,11 +123,7 @@ def _check_fit_inputs(model: WorldModel, dataset: EpisodeDataset) -> None:
             f"{dataset.root} has no actions: map latent actions with a labelled dataset of "
             "the same world, e.g. `worldlab collect --env ENV --out DIR`"
         )
-    if tuple(dataset.obs_shape) != tuple(model.obs_shape):
-        raise WorldlabError(
-            f"{dataset.root} holds {list(dataset.obs_shape)} frames but the model was "
-            f"trained on {list(model.obs_shape)}; collect the labelled data with that --size"
-        )
+    check_frame_shape(model, dataset, "collect the labelled data with that --size")
     if model.action_spec.kind != "discrete":
         raise WorldlabError(
             f"the model's own actions are {model.action_spec.kind}, not discrete latent "
@@ -312,72 +310,6 @@ def fit_action_map(
 
 
 # -- driving a latent-action model with real actions ------------------------------------------
-class RealActionModel(WorldModel):
-    """``model`` seen through an ``ActionMap``: its ``action_spec`` is the real one, and
-    ``step`` translates real actions to latent codes. Everything else is the model's."""
-
-    Config = dict
-
-    def __init__(self, model: WorldModel, action_map: ActionMap):
-        super().__init__(model.config, model.obs_shape, action_map.real_spec)
-        self.model = model
-        self.action_map = action_map
-        self.family = getattr(model, "family", type(model).__name__)
-        self.run_config = model.run_config
-
-    @property
-    def sampling_options(self):
-        """The wrapped model's (their values live in the config the two share)."""
-        return self.model.sampling_options
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "model":
-                raise
-            return getattr(super().__getattr__("model"), name)
-
-    def _is_real(self, action: torch.Tensor) -> bool:
-        spec = self.action_spec
-        if spec.kind == "discrete":
-            return action.ndim == 2 and not action.dtype.is_floating_point
-        return action.ndim == 3 and action.dtype.is_floating_point and action.shape[-1] == spec.dims
-
-    def _context_codes(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Codes for context frames: translated real actions, else inferred from frames."""
-        if self._is_real(action):
-            return self.action_map.to_latent(action)
-        if obs.shape[1] >= 2:
-            return self.model.infer_actions(obs, action)
-        return torch.zeros(obs.shape[:2], dtype=torch.int64, device=obs.device)
-
-    def observe(self, obs, action, is_first=None, state=None):
-        codes = self._context_codes(obs, action)
-        if state is None:
-            return self.model.observe(obs, codes, is_first)
-        return self.model.observe(obs, codes, is_first, state)
-
-    def infer_actions(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        return self.action_map.to_real(self.model.infer_actions(obs, action))
-
-    def step(self, state, action):
-        return self.model.step(state, self.action_map.to_latent(action))
-
-    def render(self, state):
-        return self.model.render(state)
-
-    def features(self, state):
-        return self.model.features(state)
-
-    @property
-    def feature_dims(self) -> int:
-        return self.model.feature_dims
-
-    def loss(self, batch):
-        raise WorldlabError("train the underlying model, not its real-action view")
-
-
 def with_real_actions(model: WorldModel, run_dir: str | Path, required: bool = True) -> WorldModel:
     """``model`` taking real actions through ``run_dir/action_map.json``.
 

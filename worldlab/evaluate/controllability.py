@@ -28,7 +28,13 @@ import torch
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.metrics import mean_ci, psnr
-from worldlab.evaluate.open_loop import jsonable, load_windows, rng_scope, sample_windows
+from worldlab.evaluate.open_loop import (
+    check_frame_shape,
+    jsonable,
+    load_windows,
+    rng_scope,
+    sample_windows,
+)
 from worldlab.evaluate.sections import EvalOptions, Section, cell
 from worldlab.models.base import WorldModel
 from worldlab.progress import progress_bar
@@ -128,11 +134,7 @@ def delta_psnr(
     reason = _applicability(model, dataset)
     if reason is not None:
         return not_applicable(reason)
-    if tuple(dataset.obs_shape) != tuple(model.obs_shape):
-        raise WorldlabError(
-            f"the model was built for {list(model.obs_shape)} frames but the dataset "
-            f"holds {list(dataset.obs_shape)}; evaluate on data of the same world"
-        )
+    check_frame_shape(model, dataset)
     pairs = sample_windows(dataset, episodes, context + t, windows, seed)
     batches = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
     inferred_scores, random_scores = [], []

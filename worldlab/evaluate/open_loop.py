@@ -45,6 +45,18 @@ def window_starts(length: int, window: int, count: int, rng: np.random.Generator
     return sorted(start for start in starts if start <= last)
 
 
+def check_frame_shape(
+    model: WorldModel, dataset: EpisodeDataset, remedy: str = "evaluate on data of the same world"
+) -> None:
+    """An error naming both shapes when ``dataset``'s frames are not the ``model``'s."""
+    expected = tuple(getattr(model, "obs_shape", dataset.obs_shape))
+    if tuple(dataset.obs_shape) != expected:
+        raise WorldlabError(
+            f"the model was built for {list(expected)} frames but {dataset.root} holds "
+            f"{list(dataset.obs_shape)}; {remedy}"
+        )
+
+
 def sample_windows(
     dataset: EpisodeDataset, episodes: int | None, window: int, count: int, seed: int
 ) -> list[tuple[int, int]]:
@@ -180,12 +192,7 @@ def evaluate_open_loop(
             f"horizon, context, starts_per_episode and batch_size must be ≥ 1, "
             f"got {horizon}, {context}, {starts_per_episode}, {batch_size}"
         )
-    expected = tuple(getattr(model, "obs_shape", dataset.obs_shape))
-    if tuple(dataset.obs_shape) != expected:
-        raise WorldlabError(
-            f"the model was built for {list(expected)} frames but the dataset "
-            f"holds {list(dataset.obs_shape)}; evaluate on data of the same world"
-        )
+    check_frame_shape(model, dataset)
     window = context + horizon
     pairs = sample_windows(dataset, episodes, window, starts_per_episode, seed)
     if mean_frame is None:
