@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The physics leaderboard of README and docs/physics.md: rssm, vmc and genie trained on the
+# The physics leaderboard of README and docs/physics.md: rssm, vmc, genie and flow trained on the
 # same in-distribution bounce data for the same wall-clock budget, scored in and out of
 # distribution beside repeat-last, mean-frame, the simulator (GT') and the reader's floor.
 #
@@ -41,6 +41,10 @@ $W train genie --data "$OUT/data/id_train" --out "$OUT/runs/genie" --stage lam -
 $W train genie --data "$OUT/data/id_train" --out "$OUT/runs/genie" --stage dynamics --steps 3000000 \
     --max-minutes "$MINUTES" --resume
 
-$W bench leaderboard "$OUT/runs/rssm" "$OUT/runs/vmc" "$OUT/runs/genie" \
+# flow: the xs U-Net (DIAMOND-style frame denoiser), batch 16 x 8.
+train flow "$OUT/runs/flow" --preset xs --steps 1000000 --set train.batch_size=16 \
+    --set train.seq_len=8 --max-minutes "$MINUTES"
+
+$W bench leaderboard "$OUT/runs/rssm" "$OUT/runs/vmc" "$OUT/runs/genie" "$OUT/runs/flow" \
     --data "$OUT/data/id_test" --ood "$OUT/data/ood_speed" --ood "$OUT/data/ood_radius" \
     --ood "$OUT/data/ood_gravity" --ood "$OUT/data/ood_both" --out "$OUT/leaderboard"

@@ -26,6 +26,12 @@ def test_leaderboard_cli_scores_runs_and_references_in_and_out_of_distribution(t
     assert rows["real_frames"]["position_px"] < 0.5 and rows["simulator"]["violations"] == 0
     assert rows["repeat_last"]["psnr"] is not None and rows["simulator"]["psnr"] is None
     assert board["ood_gap"]["rssm (run)"]["ood"] > 0
+    assert rows["simulator"]["physics_iq"] == 100.0 and rows["mean_frame"]["physics_iq"] is None
+    assert 0 <= rows["rssm (run)"]["physics_iq"] < 100
+    assert rows["rssm (run)"]["encoder_fd"] > 0  # perceptual, in distribution only
+    assert "encoder_fd" not in board["table"]["ood"]["rssm (run)"]
+    assert "WORLDLAB_I3D" in board["perceptual_skipped"]["fvd"]
     markdown = (tmp_path / "board" / "leaderboard.md").read_text()
-    assert "ood: position error (px)" in markdown and "| simulator |" in markdown
+    assert "**ood**" in markdown and "| simulator |" in markdown
+    assert "physics-IQ-style" in markdown and "FD, worldlab encoder" in markdown
     assert "OOD gap" in result.stdout and (tmp_path / "board" / "leaderboard.html").exists()

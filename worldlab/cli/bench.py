@@ -62,6 +62,9 @@ def leaderboard(
     context: int = typer.Option(5, min=1),
     episodes: int | None = typer.Option(None, min=1, help="the first N episodes of each"),
     starts: int = typer.Option(4, min=1, help="windows per episode"),
+    perceptual: bool = typer.Option(
+        True, help="perceptual columns in distribution (encoder FD; FVD/FID/LPIPS with weights)"
+    ),
 ) -> None:
     """Runs × metrics on the same data, in and out of distribution, beside repeat-last,
     mean-frame, the simulator (GT′) and the reader's floor on real frames."""
@@ -72,8 +75,9 @@ def leaderboard(
     )
 
     board = build_leaderboard(
-        [str(run) for run in runs], data, ood or [], horizon, context, episodes, starts
-    )
+        [str(run) for run in runs], data, ood or [], horizon, context, episodes, starts,
+        perceptual=perceptual,
+    )  # fmt: skip
     written = write_leaderboard(board, out)
     console.print(leaderboard_markdown(board), markup=False, soft_wrap=True)
     console.print("written: " + ", ".join(f"[green]{path}[/]" for path in written))

@@ -38,6 +38,7 @@ class EpisodeRecorder:
     def __init__(self, space: gymnasium.Space, obs: np.ndarray, info: dict):
         self.space = space
         self.frames, self.states = [obs], [info.get("state")]
+        self.gravity = [info.get("gravity")]  # worlds whose gravity is drawn per episode
         self.actions, self.rewards, self.terminals = [_zero_action(space)], [0.0], [False]
         self.controls: dict[str, list[np.ndarray]] = {}  # per-step maps, when recorded
 
@@ -49,6 +50,7 @@ class EpisodeRecorder:
     def add(self, action: Any, obs: np.ndarray, reward: float, terminated: bool, info: dict):
         self.frames.append(obs)
         self.states.append(info.get("state"))
+        self.gravity.append(info.get("gravity"))
         self.actions.append(np.asarray(action))
         self.rewards.append(float(reward))
         self.terminals.append(bool(terminated))
@@ -69,6 +71,8 @@ class EpisodeRecorder:
         arrays["truncated"][-1] = truncated and not self.terminals[-1]
         if all(s is not None for s in self.states):
             arrays["state"] = np.stack(self.states).astype(np.float32)
+            if all(g is not None for g in self.gravity):
+                arrays["gravity"] = np.array(self.gravity, np.float32)
         for key, maps in self.controls.items():
             arrays[key] = np.stack(maps)
         if drop_actions:

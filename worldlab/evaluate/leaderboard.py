@@ -6,8 +6,11 @@ trivial baselines), ``simulator`` (GT′: the simulator re-run from slightly per
 states, the level of a perfect model) and ``real_frames`` (the state reader on the real
 video: the measurement floor). Columns, per split: open-loop PSNR (mean over the
 horizon), ball position error (pixels), velocity error (units/s), gravity error
-``|ĝ − g| / g`` and the physics-violation rate. ``ood_gap``: each run's position error on
-a split divided by its in-distribution one.
+``|ĝ − g| / g``, the share of collisions drawn on time, the interpenetration rate, the
+physics-violation rate and the physics-IQ-style score (GT′ = 100); in distribution also
+the Fréchet distance in the offline encoder's features (not comparable with published
+FID/FVD) and FVD, FID and LPIPS when their weights are supplied. ``ood_gap``: each run's
+position error on a split divided by its in-distribution one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import atomic_write_bytes, read_json
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.evaluate.open_loop import evaluate_open_loop
+from worldlab.evaluate.physics.iq import physics_iq
 from worldlab.evaluate.physics.section import has_physics, physics_section
 from worldlab.evaluate.run import training_mean_frame
 from worldlab.paths import PLANNING_HORIZON_FILE, output_dir
@@ -32,18 +36,28 @@ METRICS = (  # (key, column label, digits)
     ("position_px", "position error (px) ↓", 2),
     ("velocity", "velocity error (units/s) ↓", 3),
     ("gravity", "|ĝ − g|/g ↓", 2),
+    ("collisions", "collisions on time ↑", 2),
+    ("interpenetration", "interpenetration ↓", 3),
     ("violations", "violation rate ↓", 2),
+    ("physics_iq", "physics-IQ-style ↑", 1),
+)
+PERCEPTUAL = (  # in distribution only: (key, column label, digits)
+    ("encoder_fd", "FD, worldlab encoder ↓", 2),
+    ("fvd", "FVD ↓", 1),
+    ("fid", "FID ↓", 2),
+    ("lpips", "LPIPS ↓", 3),
 )
 REFERENCES = ("repeat_last", "mean_frame", "simulator", "real_frames")
 
 
-def _physics_row(section: dict[str, Any], row: str) -> dict[str, float | None]:
-    summary = section["rows"][row]["summary"]
+def _physics_row(summary: dict[str, Any], size: int) -> dict[str, float | None]:
     position = summary["position_error"]["mean"]
     return {
-        "position_px": None if position is None else position * section["world"]["size"],
+        "position_px": None if position is None else position * size,
         "velocity": summary["velocity_error"]["mean"],
         "gravity": summary["gravity_error"]["mean"],
+        "collisions": summary["collision_timing"]["mean"],
+        "interpenetration": summary["interpenetration"]["mean"],
         "violations": summary["violation_rate"]["mean"],
     }
 
@@ -53,10 +67,31 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(finite)) if finite else None
 
 
+def _perceptual(model, dataset: EpisodeDataset, options: dict[str, Any], progress: bool):
+    """The perceptual columns of one run, and what was skipped, by metric."""
+    from worldlab.evaluate.perceptual_section import SECTION
+    from worldlab.evaluate.sections import EvalOptions
+
+    known = {"horizon", "context", "episodes", "starts", "seed"}
+    section = SECTION.compute(
+        model, dataset, EvalOptions(**{k: options[k] for k in known}, progress=progress)
+    )
+    entries = {key: section[key] for key, _, _ in PERCEPTUAL}
+    values = {key: entry.get("value") for key, entry in entries.items()}
+    skipped = {key: entry["skipped"] for key, entry in entries.items() if "skipped" in entry}
+    return values, skipped
+
+
 def score_split(
-    runs: dict[str, Any], data: Path, options: dict[str, Any], progress: bool
-) -> dict[str, dict[str, float | None]]:
-    """Every run's and every reference row's metrics on one dataset."""
+    runs: dict[str, Any],
+    data: Path,
+    options: dict[str, Any],
+    progress: bool,
+    perceptual: bool = False,
+) -> tuple[dict[str, dict[str, float | None]], dict[str, str]]:
+    """Every run's and every reference row's metrics on one dataset, and the perceptual
+    metrics skipped (with what to supply). The reference rows are computed once, with the
+    first run; the physics-IQ-style score of every row is normalised against GT′."""
     dataset = EpisodeDataset(data)
     if not has_physics(dataset):
         raise DatasetError(
@@ -64,9 +99,10 @@ def score_split(
             "columns need `worldlab collect --env bounce` (any --split)"
         )
     rows: dict[str, dict[str, float | None]] = {}
-    section = None
+    reports: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    references = baselines = size = None
     for name, model in runs.items():
-        mean_frame = training_mean_frame(model)
         fidelity = evaluate_open_loop(
             model,
             dataset,
@@ -74,21 +110,32 @@ def score_split(
             options["context"],
             options["episodes"],
             options["starts"],
-            mean_frame,
+            training_mean_frame(model),
             options["seed"],
             progress=progress,
         )
-        section = physics_section(model, dataset, progress=progress, **options)
-        rows[name] = {"psnr": _mean(fidelity["model"]["psnr"]), **_physics_row(section, "model")}
-        baselines = fidelity["baselines"]
+        section = physics_section(
+            model, dataset, progress=progress, references=references is None, **options
+        )
+        if references is None:
+            references, baselines = section["rows"], fidelity["baselines"]
+            size = section["world"]["size"]
+        reports[name] = section["rows"]["model"]
+        rows[name] = {"psnr": _mean(fidelity["model"]["psnr"])}
+        rows[name] |= _physics_row(reports[name]["summary"], size)
+        if perceptual:
+            values, skipped = _perceptual(model, dataset, options, progress)
+            rows[name] |= values
     for name in REFERENCES:
-        physics = _physics_row(section, name) if name in section["rows"] else {}
-        if name in baselines:
-            psnr = _mean(baselines[name]["psnr"])
-        else:
-            psnr = None  # the simulator and the real frames are not predictions of pixels here
+        physics = _physics_row(references[name]["summary"], size) if name in references else {}
+        if name in references:
+            reports[name] = references[name]
+        # The simulator and the real frames are not predictions of pixels here.
+        psnr = _mean(baselines[name]["psnr"]) if name in baselines else None
         rows[name] = {"psnr": psnr, **{k: physics.get(k) for k, _, _ in METRICS[1:]}}
-    return rows
+    for name, entry in physics_iq(reports).items():
+        rows[name]["physics_iq"] = entry["score"]
+    return rows, skipped
 
 
 def _unique(name: str, taken) -> str:
@@ -110,8 +157,10 @@ def build_leaderboard(
     starts: int = 4,
     seed: int = 0,
     progress: bool = True,
+    perceptual: bool = True,
 ) -> dict[str, Any]:
-    """Score every run on ``data`` (in distribution) and each ``ood`` dataset."""
+    """Score every run on ``data`` (in distribution) and each ``ood`` dataset; with
+    ``perceptual``, the perceptual columns in distribution too."""
     import worldlab
 
     if not runs:
@@ -125,7 +174,13 @@ def build_leaderboard(
     splits = {"in distribution": Path(data)}
     for path in ood or []:
         splits[_unique(Path(path).name, splits)] = Path(path)
-    table = {name: score_split(models, path, options, progress) for name, path in splits.items()}
+    table, skipped = {}, {}
+    for name, path in splits.items():
+        first = not table
+        table[name], missing = score_split(
+            models, path, options, progress, perceptual=first and perceptual
+        )
+        skipped = missing if first else skipped
     gaps: dict[str, dict[str, float | None]] = {}
     for run in models:
         base = table["in distribution"][run]["position_px"]
@@ -138,6 +193,7 @@ def build_leaderboard(
         "splits": {name: str(path) for name, path in splits.items()},
         "options": options,
         "table": table,
+        "perceptual_skipped": skipped,
         "ood_gap": gaps,
         "planning_horizon": planning,
     }
@@ -157,17 +213,24 @@ def _format(value: float | None, digits: int) -> str:
 
 
 def leaderboard_markdown(board: dict[str, Any]) -> str:
-    """One markdown table: rows × (split, metric)."""
+    """One markdown table per split: rows × metrics (the perceptual columns in
+    distribution only)."""
     splits = list(board["table"])
-    head = ["row"] + [f"{split}: {label}" for split in splits for _, label, _ in METRICS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in board["table"][splits[0]]:
-        cells = [row] + [
-            _format(board["table"][split][row][key], digits)
-            for split in splits
-            for key, _, digits in METRICS
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines: list[str] = []
+    for number, split in enumerate(splits):
+        rows = board["table"][split]
+        columns = list(METRICS)
+        if number == 0:
+            columns += [c for c in PERCEPTUAL if any(c[0] in row for row in rows.values())]
+        head = ["row"] + [label for _, label, _ in columns]
+        lines += [f"**{split}** (`{board['splits'][split]}`)", ""]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row, values in rows.items():
+            cells = [row] + [_format(values.get(key), digits) for key, _, digits in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    for key, message in board.get("perceptual_skipped", {}).items():
+        lines.append(f"- {key.upper()} skipped: {message}")
     if board["ood_gap"] and len(splits) > 1:
         lines += ["", "OOD gap (position error on the split / in distribution):", ""]
         for run, gaps in board["ood_gap"].items():

@@ -61,8 +61,8 @@ def _world(dataset: EpisodeDataset) -> dict[str, Any]:
 
 def true_gravity(vy: np.ndarray, dt: float) -> np.ndarray:
     """``[W]``: each window's gravity from its true vertical velocities ``[W, T, N]``, the
-    median of ``−Δv_y / dt`` (bounces are rare steps, so the median ignores them): datasets
-    may draw gravity per episode (``gravity_range``)."""
+    median of ``−Δv_y / dt`` (bounces are rare steps, so the median ignores them), for
+    datasets collected before the ``gravity`` array was recorded."""
     return np.median(-np.diff(vy, axis=1) / dt, axis=(1, 2))
 
 
@@ -125,8 +125,13 @@ def physics_section(
     batch_size: int = 32,
     perturbation: float = 1e-3,
     progress: bool = True,
+    references: bool = True,
 ) -> dict[str, Any]:
-    """Physics scores of ``model`` and the reference rows on ``dataset``'s windows."""
+    """Physics scores of ``model`` and the reference rows on ``dataset``'s windows.
+
+    ``references=False`` scores the model alone (and the real frames, which say what the
+    reader can see): for a second model on the same windows, whose reference rows and
+    physics-IQ-style score the caller has from the first (``physics_iq``)."""
     if not has_physics(dataset):
         raise DatasetError(
             f"{dataset.root} holds no bounce episodes with their true state: the physics "
@@ -136,26 +141,36 @@ def physics_section(
     dt = world["dt"]
     window = context + horizon
     pairs = sample_windows(dataset, episodes, window, starts, seed)
-    frames: dict[str, list[np.ndarray]] = {name: [] for name in ROWS}
+    names = ROWS if references else ("model", "real_frames")
+    frames: dict[str, list[np.ndarray]] = {name: [] for name in names}
     states: list[np.ndarray] = []
-    gravities: list[float] = []  # per window, from its whole true trajectory
+    gravities: list[float] = []  # per window
     rng = np.random.default_rng(seed)
+    # Each episode's gravity as recorded (datasets may draw it per episode), else read off
+    # the true velocities (datasets collected before worldlab recorded it).
+    recorded = "gravity" in dataset.episode(pairs[0][0]) if pairs else False
+    extra = ("state", "gravity") if recorded else ("state",)
     windows = imagine_windows(
-        model, dataset, pairs, context, horizon, seed, batch_size, extra=("state",),
+        model, dataset, pairs, context, horizon, seed, batch_size, extra=extra,
         progress=progress, label="physics eval",
     )  # fmt: skip
     for arrays, _, imagined, _ in windows:
         real = arrays["obs"][:, context - 1 :]  # the last context frame, then the truth
         frames["model"] += list(np.concatenate([real[:, :1], imagined.cpu().numpy()], 1))
-        frames["repeat_last"] += list(np.repeat(real[:, :1], horizon + 1, axis=1))
         frames["real_frames"] += list(real)
+        if recorded:
+            gravities += arrays["gravity"][:, context - 1].astype(float).tolist()
+        else:
+            gravities += true_gravity(arrays["state"][..., 3::STATE_WIDTH], dt).tolist()
+        if not references:
+            continue
+        frames["repeat_last"] += list(np.repeat(real[:, :1], horizon + 1, axis=1))
         for w in range(len(real)):
             start = arrays["state"][w, context - 1].reshape(-1, STATE_WIDTH)
             actions = arrays["action"][w, context:]
-            vy = arrays["state"][w : w + 1, :, 3::STATE_WIDTH]  # [1, window, N]
-            gravity = float(true_gravity(vy, dt)[0])
-            gravities.append(gravity)
-            frames["simulator"].append(_simulate(world, start, actions, gravity, perturbation, rng))
+            frames["simulator"].append(
+                _simulate(world, start, actions, gravities[-len(real) + w], perturbation, rng)
+            )
         states += list(arrays["state"][:, context - 1 :])
     state = np.stack(states).reshape(len(states), horizon + 1, world["balls"], STATE_WIDTH)
     colours = state[:, 0, :, 5:8]
@@ -173,9 +188,10 @@ def physics_section(
         size=world["size"],
         shown=np.stack([reading.seen for reading in readings["real_frames"]]),
     )
-    rows = {name: score_rollouts(readings[name], truth) for name in ROWS}
+    rows = {name: score_rollouts(readings[name], truth) for name in names}
+    scores = physics_iq(rows) if references else {}
     return {
-        "physics_iq": {name: entry["score"] for name, entry in physics_iq(rows).items()},
+        "physics_iq": {name: entry["score"] for name, entry in scores.items()},
         "horizon": horizon,
         "context": context,
         "windows": len(pairs),
