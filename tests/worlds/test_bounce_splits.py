@@ -290,3 +290,11 @@ def test_cli_names_the_splits_on_an_unknown_one(tmp_path, cli):
 def test_docs_show_the_current_split_table():
     docs = Path(__file__).parents[2] / "docs" / "physics.md"
     assert describe_splits() in docs.read_text()
+
+
+def test_a_splits_arguments_are_read_only_and_split_kwargs_gives_a_copy():
+    with pytest.raises(TypeError):
+        SPLITS["id"].kwargs["gravity"] = 3.0
+    mine = split_kwargs("id")
+    mine["gravity"] = 3.0
+    assert split_kwargs("id")["gravity"] == SPLITS["id"].kwargs["gravity"] == 1.0

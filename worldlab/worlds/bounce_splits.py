@@ -19,8 +19,9 @@ Kept free of imports from ``bounce.py``, which imports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -189,10 +190,14 @@ _PHYWORLD = {
 
 @dataclass(frozen=True)
 class Split:
-    """A named distribution: ``BounceEnv`` keyword arguments and what it tests."""
+    """A named distribution: ``BounceEnv`` keyword arguments (read-only: ``split_kwargs``
+    gives a copy to change) and what it tests."""
 
-    kwargs: dict[str, Any]
+    kwargs: Mapping[str, Any]
     tests: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "kwargs", MappingProxyType(dict(self.kwargs)))
 
 
 SPLITS: dict[str, Split] = {
@@ -249,7 +254,7 @@ def split_kwargs(name: str, overrides: dict[str, Any] | None = None) -> dict[str
 
 def _plain(value: Any) -> Any:
     """Tuples → lists, recursively: what a round trip through JSON gives back."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
