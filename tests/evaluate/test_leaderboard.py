@@ -15,14 +15,17 @@ def test_leaderboard_cli_scores_runs_and_references_in_and_out_of_distribution(t
     overrides = {"train.batch_size": 2, "train.seq_len": 8, "train.steps": 2}
     train("rssm", tmp_path / "id", tmp_path / "run", "tiny", overrides, progress=False)
     result = cli(
-        "bench", "leaderboard", tmp_path / "run", "--data", tmp_path / "id",
+        "bench", "leaderboard", tmp_path / "run", tmp_path / "run", "--data", tmp_path / "id",
         "--ood", tmp_path / "ood", "--out", tmp_path / "board",
         "--horizon", "4", "--context", "2", "--starts", "2",
     )  # fmt: skip
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     assert set(board["table"]) == {"in distribution", "ood"}
     rows = board["table"]["in distribution"]
-    assert list(rows) == ["rssm (run)", "repeat_last", "mean_frame", "simulator", "real_frames"]
+    assert list(rows) == [
+        "rssm (run)", "rssm (run) #2", "repeat_last", "mean_frame", "simulator", "real_frames",
+    ]  # fmt: skip
+    assert rows["rssm (run) #2"] == rows["rssm (run)"]  # scored alone, the same windows
     assert rows["real_frames"]["position_px"] < 0.5 and rows["simulator"]["violations"] == 0
     assert rows["repeat_last"]["psnr"] is not None and rows["simulator"]["psnr"] is None
     assert board["ood_gap"]["rssm (run)"]["ood"] > 0

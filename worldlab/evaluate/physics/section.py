@@ -158,6 +158,7 @@ def physics_section(
         real = arrays["obs"][:, context - 1 :]  # the last context frame, then the truth
         frames["model"] += list(np.concatenate([real[:, :1], imagined.cpu().numpy()], 1))
         frames["real_frames"] += list(real)
+        states += list(arrays["state"][:, context - 1 :])
         if recorded:
             gravities += arrays["gravity"][:, context - 1].astype(float).tolist()
         else:
@@ -171,7 +172,6 @@ def physics_section(
             frames["simulator"].append(
                 _simulate(world, start, actions, gravities[-len(real) + w], perturbation, rng)
             )
-        states += list(arrays["state"][:, context - 1 :])
     state = np.stack(states).reshape(len(states), horizon + 1, world["balls"], STATE_WIDTH)
     colours = state[:, 0, :, 5:8]
     readings = {
