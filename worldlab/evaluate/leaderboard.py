@@ -222,7 +222,7 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
         columns = list(METRICS)
         if number == 0:
             columns += [c for c in PERCEPTUAL if any(c[0] in row for row in rows.values())]
-        head = ["row"] + [label for _, label, _ in columns]
+        head = ["row"] + [label.replace("|", "\\|") for _, label, _ in columns]
         lines += [f"**{split}** (`{board['splits'][split]}`)", ""]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row, values in rows.items():
