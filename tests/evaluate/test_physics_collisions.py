@@ -130,3 +130,15 @@ def test_two_balls_bouncing_off_the_floor_side_by_side_is_not_a_collision():
     swapped[0, 4:, :, 0] = 0.0
     collided = Truth(positions, swapped, floor.radii, floor.hidden, 0.0, dt, SIZE)
     assert [(w, t) for w, t, _, _ in true_collisions(collided)] == [(0, 4)]
+
+
+def test_a_ball_that_vanishes_at_the_impact_is_no_collision_on_time(truth_and_frames):
+    truth, frames, states = truth_and_frames
+    vanished = frames.copy()
+    for w, t, _, j in true_collisions(truth):
+        colour = np.round(states[w, 0, j, 5:8] * 255).astype(np.uint8)
+        clip = vanished[w, t:]
+        clip[(clip == colour).all(-1)] = 0  # ball j is not drawn from the impact on
+    summary = score(vanished, states, truth)
+    assert summary["collision_timing"]["mean"] < 0.2
+    assert summary["violations"]["vanished"] == 1.0

@@ -330,7 +330,8 @@ def perceptual_metrics(
     ``real_frames, fake_frames: [N, T, H, W, 3] uint8``, paired (fake clip i imagines real
     clip i). ``weights`` maps ``"i3d"``, ``"inception"``, ``"lpips"`` to TorchScript files
     (else ``WORLDLAB_I3D``, ``WORLDLAB_INCEPTION``, ``WORLDLAB_LPIPS``); ``encoder_dir``
-    caches the offline encoder, keyed by ``encoder_key`` (the dataset's name) or a hash
+    caches the offline encoder, keyed by ``encoder_key`` (the perceptual section passes a
+    hash of the dataset's path and episode files) or a hash
     of the real frames. Returns a JSON-able dict::
 
         {"protocol": {...clip_length, num_clips, num_frames, sizes, resize...},

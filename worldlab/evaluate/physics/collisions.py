@@ -4,8 +4,9 @@ A true collision is a frame ``t`` at which both balls of a pair change velocity 
 what gravity explains (``Truth.kicks``), by changes of momentum (``m ∝ r²``) that cancel
 (no wall pushed one of them at the same time), while their centres are within contact
 distance plus one frame of relative motion: the impact happened between frames ``t − 1``
-and ``t``. It is scored when the real frames show both balls from ``t − 3`` to ``t + 2`` and
-those frames lie inside the horizon. For each scored collision:
+and ``t``. It is scored when the real frames show both balls from ``t − 3`` to ``t + 2``
+and those frames lie inside the scored clip (the last context frame, then the horizon).
+For each scored collision:
 
 * ``collision_timing``: the prediction's closest approach of the pair nearest to ``t``
   (within ``±SEARCH`` frames) falls within ``±TIMING_FRAMES`` of the truth's closest
@@ -13,7 +14,9 @@ those frames lie inside the horizon. For each scored collision:
   each other come far closer; balls that miss each other stay further apart). The share
   of collisions hit.
 * ``velocity_after_error``: ``|v̂ − v|`` just after the impact (finite difference of
-  frames ``t → t + 2``), units/s, mean over the pair.
+  frames ``t → t + 2``), units/s, mean over the pair. This and the two below are measured
+  only where the prediction draws both balls unclipped (away from the bar and the frame
+  edge) from ``t − 3`` to ``t + 2``.
 * ``momentum_error`` and ``energy_error``: the change of the pair's total momentum
   ``Σ m v`` and kinetic energy ``Σ ½ m |v|²`` across the impact (velocities ``t − 3 → t −
   1`` before, ``t → t + 2`` after), against the true change (gravity's share over those
@@ -74,15 +77,16 @@ def true_collisions(truth: Truth) -> list[tuple[int, int, int, int]]:
 
 def _closest(distance: np.ndarray, t: int) -> tuple[int | None, float]:
     """The frame and distance of the closest approach nearest to ``t``: of the local
-    minima of ``distance`` within ``SEARCH`` frames of ``t`` (frames where a ball was not
-    read are skipped), the one nearest in time, then the closer (balls that bounce off the
-    walls can meet again a few frames later)."""
+    minima of ``distance`` within ``SEARCH`` frames of ``t``, the one nearest in time,
+    then the closer (balls that bounce off the walls can meet again a few frames later).
+    A frame counts as a minimum only when it and its neighbours were read (NaN: a ball not
+    drawn): a ball that vanishes under the other leaves no closest approach behind."""
     lo, hi = max(t - SEARCH, 0), min(t + SEARCH + 1, len(distance))
-    padded = np.concatenate([[np.inf], np.where(np.isfinite(distance), distance, np.inf), [np.inf]])
+    padded = np.concatenate([[np.inf], distance, [np.inf]])  # ends of the clip: no neighbour
     best: tuple[int, float, int] | None = None
     for u in range(lo, hi):
-        d = padded[u + 1]
-        if np.isfinite(d) and d <= padded[u] and d <= padded[u + 2]:
+        before, d, after = padded[u], padded[u + 1], padded[u + 2]
+        if np.isfinite(d) and d <= before and d <= after:  # False for a NaN neighbour
             key = (abs(u - t), d, u)
             best = key if best is None or key < best else best
     return (None, np.nan) if best is None else (best[2], float(best[1]))
@@ -132,6 +136,7 @@ def score_collisions(
         frame, closest = _closest(drawn, t)
         on_time = (
             frame is not None
+            and true_frame is not None
             and abs(frame - true_frame) <= TIMING_FRAMES
             and abs(closest - true_closest) <= tolerance
         )
@@ -140,8 +145,8 @@ def score_collisions(
             truth.positions[w][:, pair], truth.radii[w, t, pair] ** 2, t, truth.dt
         )
         span = slice(t - 1 - SPAN, t + SPAN + 1)
-        if not seen[w, span][:, pair].all():
-            continue  # a ball not drawn around the impact: timing missed, nothing to measure
+        if not usable[w, span][:, pair].all():
+            continue  # a ball not drawn, or clipped (biased centre), around the impact
         drawn_radii = np.nanmean(radii[w, span][:, pair], axis=0)
         after, momentum, energy_change, _, _ = _exchange(
             positions[w][:, pair], drawn_radii**2, t, truth.dt

@@ -58,8 +58,9 @@ def components(summary: dict[str, Any], reference: dict[str, Any]) -> dict[str, 
             continue
         parts[key] = _ratio(summary.get(key, {}).get(field), best)
     best = reference["violation_rate"]["mean"]
-    rate = summary["violation_rate"]["mean"]
-    parts["violation_rate"] = _ratio(None if rate is None else 1.0 - rate, 1.0 - (best or 0.0))
+    if best is not None and best < 1.0:  # GT′ violating everywhere leaves nothing to compare
+        rate = summary["violation_rate"]["mean"]
+        parts["violation_rate"] = _ratio(None if rate is None else 1.0 - rate, 1.0 - best)
     return parts
 
 

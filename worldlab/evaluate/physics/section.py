@@ -66,6 +66,12 @@ def true_gravity(vy: np.ndarray, dt: float) -> np.ndarray:
     return np.median(-np.diff(vy, axis=1) / dt, axis=(1, 2))
 
 
+def _has_array(path, name: str) -> bool:
+    """Whether the episode file ``path`` holds array ``name`` (reads its index only)."""
+    with np.load(path) as arrays:
+        return name in arrays.files
+
+
 def _separate(positions: np.ndarray, radii: np.ndarray, rounds: int = 8) -> np.ndarray:
     """Positions moved just enough that no two balls overlap and all lie in the box: balls
     recorded in contact can overlap by rounding, or by the perturbation."""
@@ -146,9 +152,11 @@ def physics_section(
     states: list[np.ndarray] = []
     gravities: list[float] = []  # per window
     rng = np.random.default_rng(seed)
-    # Each episode's gravity as recorded (datasets may draw it per episode), else read off
-    # the true velocities (datasets collected before worldlab recorded it).
-    recorded = "gravity" in dataset.episode(pairs[0][0]) if pairs else False
+    # Each episode's gravity as recorded (datasets may draw it per episode), else, if any
+    # sampled episode predates the record, read off the true velocities.
+    recorded = bool(pairs) and all(
+        _has_array(dataset.paths[index], "gravity") for index in {i for i, _ in pairs}
+    )
     extra = ("state", "gravity") if recorded else ("state",)
     windows = imagine_windows(
         model, dataset, pairs, context, horizon, seed, batch_size, extra=extra,
@@ -217,6 +225,7 @@ COLUMNS = (  # (summary key, label, scale, digits): what the console and the HTM
     ("extra_blobs", "extra blobs / frame", 1.0, 3),
     ("collision_timing", "collisions on time", 1.0, 2),
     ("velocity_after_error", "velocity after a collision (units/s)", 1.0, 3),
+    ("momentum_error", "momentum error across a collision", 1.0, 2),
     ("energy_error", "energy error across a collision", 1.0, 2),
     ("interpenetration", "interpenetration", 1.0, 3),
     ("violation_rate", "violation rate", 1.0, 2),
