@@ -11,7 +11,9 @@ sizes and gravity. Beside it, on the same prompts:
 - the same model given no text (what it draws unprompted);
 - prompt guidance 1, 2 and 4 (adherence against diversity and sharpness);
 - compositional generalisation: no training episode has a large red ball (large balls and
-  red balls both appear, never together); test prompts with one are scored apart.
+  red balls both appear, never together); test prompts with one are scored apart;
+- image2world and video2world: the same model continues from the caption and the first
+  one or four real frames; PSNR by steps ahead beside repeat-last and the mean frame.
 
 Every step is a folder under ``--out`` and skipped when done.
 
@@ -33,6 +35,8 @@ from worldlab.data.collect import collect
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import episode_filename, read_episode, write_episode
 from worldlab.data.manifest import Manifest
+from worldlab.evaluate.metrics import psnr
+from worldlab.evaluate.open_loop import mean_dataset_frame
 from worldlab.evaluate.prompt_adherence import adherence
 from worldlab.evaluate.sharpness import sharpness_ratios
 from worldlab.models.text_encoder import make_text_encoder
@@ -111,6 +115,37 @@ def imagine(model, texts: np.ndarray, frames: int, seed: int) -> np.ndarray:
     return torch.stack(out, 1).numpy()
 
 
+@torch.no_grad()
+def continue_from(model, texts: np.ndarray, prompt: np.ndarray, frames: int, seed: int):
+    """Frames ``[B, frames, H, W, 3]`` after the prompt frames ``prompt [B, K, H, W, 3]``
+    (image2world: K = 1; video2world: K > 1) with their captions, null actions."""
+    torch.manual_seed(seed)
+    state = model.prompt(torch.from_numpy(texts).float(), torch.from_numpy(prompt))
+    null = model.action_spec.null((len(texts),))
+    out = []
+    for _ in range(frames):
+        state, _, _ = model.step(state, null)
+        out.append(model.render(state))
+    return torch.stack(out, 1).numpy()
+
+
+def fidelity(model, texts, real: np.ndarray, mean_frame: np.ndarray, context: int) -> dict:
+    """PSNR by steps ahead of the frames the model continues from ``context`` real prompt
+    frames, beside repeat-last (the last prompt frame) and the training set's mean frame."""
+    horizon = real.shape[1] - context
+    future = torch.from_numpy(real[:, context:])
+    rows = {
+        "model": continue_from(model, texts, real[:, :context], horizon, 0),
+        "repeat_last": np.repeat(real[:, context - 1 : context], horizon, 1),
+        "mean_frame": np.broadcast_to(mean_frame, real[:, context:].shape),
+    }
+    result = {"context_frames": context, "horizon": horizon}
+    for name, frames in rows.items():
+        per_step = psnr(torch.from_numpy(np.ascontiguousarray(frames)), future).mean(0)
+        result[name] = [round(float(v), 2) for v in per_step]
+    return result
+
+
 def summary(result: dict) -> dict:
     return {
         key: {name: value[name] for name in ("accuracy", "ci95", "shuffled", "majority")}
@@ -126,6 +161,10 @@ def main() -> None:
     parser.add_argument("--per-config", type=int, default=6)
     parser.add_argument("--test-configs", type=int, default=40)
     parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument(
+        "--first-frame-dropout", type=float, default=0.3,
+        help="share of training samples with no context frame: text2world's only lesson",
+    )  # fmt: skip
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,7 +174,7 @@ def main() -> None:
     if not (run / "config.json").exists():
         overrides = {
             "model.text_dims": ENCODER.dims, "model.text_encoder": ENCODER.name,
-            "model.first_frame_dropout": 0.1, "train.steps": 1_000_000,
+            "model.first_frame_dropout": args.first_frame_dropout, "train.steps": 1_000_000,
             "train.max_minutes": args.minutes, "train.seq_len": 16,
         }  # fmt: skip
         train("flow", data, run, overrides=overrides)
@@ -147,6 +186,10 @@ def main() -> None:
     read = {"radius_range": RADII, "dt": DT}
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     results = {"cpu": describe_cpu(), "test_prompts": len(captions), "updates": last["step"]}
+    results["first_frame_dropout"] = model.config.first_frame_dropout
+    mean_frame = mean_dataset_frame(EpisodeDataset(data))
+    for name, context in (("image2world", 1), ("video2world", 4)):
+        results[name] = fidelity(model, texts, real, mean_frame, context)
     results["simulator"] = summary(adherence(list(real), captions, **read))
     unprompted = imagine(model, np.zeros_like(texts), args.frames, 0)
     results["no text"] = summary(adherence(list(unprompted), captions, **read))
