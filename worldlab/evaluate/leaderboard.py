@@ -223,7 +223,8 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
         if number == 0:
             columns += [c for c in PERCEPTUAL if any(c[0] in row for row in rows.values())]
         head = ["row"] + [label.replace("|", "\\|") for _, label, _ in columns]
-        lines += [f"**{split}** (`{board['splits'][split]}`)", ""]
+        path = board.get("splits", {}).get(split)
+        lines += [f"**{split}**" + (f" (`{path}`)" if path else ""), ""]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row, values in rows.items():
             cells = [row] + [_format(values.get(key), digits) for key, _, digits in columns]
