@@ -104,3 +104,15 @@ def test_gt_prime_resimulates_balls_recorded_in_contact():
     for _ in range(20):  # some draws push the balls into each other
         frames = _simulate(world, touching, np.zeros(3, int), 1.0, 1e-3, rng)
         assert frames.shape == (4, 32, 32, 3)
+
+
+def test_gt_prime_keeps_float32_balls_at_the_wall_inside_the_box():
+    import numpy as np
+
+    from worldlab.evaluate.physics.section import _separate
+
+    radii = np.array([0.07, 0.0765432], np.float32)  # float32(1 − 0.07) + 0.07 > 1
+    at_walls = np.array([[1 - radii[0], 0.5], [radii[1], 0.5]], np.float32)  # float32 state
+    placed = _separate(at_walls.astype(np.float64) + [[1e-4, 0.0], [-1e-4, 0.0]], radii)
+    r = radii.astype(np.float64)[:, None]
+    assert np.all(placed - r >= 0) and np.all(placed + r <= 1)  # what load_balls checks

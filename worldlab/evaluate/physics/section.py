@@ -75,7 +75,8 @@ def _has_array(path, name: str) -> bool:
 def _separate(positions: np.ndarray, radii: np.ndarray, rounds: int = 8) -> np.ndarray:
     """Positions moved just enough that no two balls overlap and all lie in the box: balls
     recorded in contact can overlap by rounding, or by the perturbation."""
-    positions = positions.copy()
+    positions = np.asarray(positions, np.float64).copy()
+    radii = np.asarray(radii, np.float64)  # states are float32: 1 − r must not round up
     for _ in range(rounds):
         moved = False
         for i in range(len(radii)):
@@ -89,7 +90,7 @@ def _separate(positions: np.ndarray, radii: np.ndarray, rounds: int = 8) -> np.n
                     positions[i] -= shift
                     positions[j] += shift
                     moved = True
-        positions = np.clip(positions, radii[:, None], 1.0 - radii[:, None])
+        positions = np.clip(positions, radii[:, None] + 1e-9, 1.0 - radii[:, None] - 1e-9)
         if not moved:
             break
     return positions
@@ -109,7 +110,7 @@ def _simulate(
     kwargs = {k: v for k, v in world["kwargs"].items() if k not in ("size", "max_steps")}
     env = BounceEnv(size=world["size"], max_steps=len(actions) + 1, **kwargs)
     env.reset(seed=0)
-    radii = state[:, 4]
+    radii = state[:, 4].astype(np.float64)
     positions = _separate(state[:, 0:2] + rng.normal(0.0, sigma, state[:, 0:2].shape), radii)
     velocities = state[:, 2:4] + rng.normal(0.0, sigma, state[:, 2:4].shape)
     env.load_balls(positions, velocities, radii, state[:, 5:8])
