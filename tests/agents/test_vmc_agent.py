@@ -10,7 +10,7 @@ from worldlab.agents.vmc import (
     VMCAgentConfig,
     dream_fitness,
     evolve_controller,
-    load_agent,
+    load_vmc_agent,
     train_vmc_agent,
 )
 from worldlab.agents.vmc import vmc_agent_config as agent_config
@@ -151,7 +151,7 @@ def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
     evaluation = json.loads((out / "eval.json").read_text())
     assert len(evaluation["returns"]) == 2 and "random_policy" in evaluation
 
-    model, policy = load_agent(out)
+    model, policy = load_vmc_agent(out)
     replay = play_in_world(model, policy, episodes=2, seed=evaluation["seed"], progress=False)
     np.testing.assert_allclose(replay["returns"], evaluation["returns"])
 
@@ -164,4 +164,4 @@ def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
 
 def test_load_agent_needs_an_agent_run(tmp_path):
     with pytest.raises(WorldlabError, match="agent.json is missing"):
-        load_agent(tmp_path)
+        load_vmc_agent(tmp_path)

@@ -264,9 +264,6 @@ def load_vmc_agent(run: Path) -> tuple[WorldModel, Policy]:
     return model, controller_policy(model, controller)
 
 
-load_agent = load_vmc_agent  # the name docs/vmc.md shows
-
-
 def train_requested(kind: str, request: TrainRequest) -> dict[str, Any] | None:
     """``worldlab agent train vmc``: the real-world evaluation of the evolved controller."""
     env, steps = request.world(kind)
