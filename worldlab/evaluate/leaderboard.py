@@ -88,10 +88,14 @@ def score_split(
     options: dict[str, Any],
     progress: bool,
     perceptual: bool = False,
+    mean_frames: dict[str, Any] | None = None,
 ) -> tuple[dict[str, dict[str, float | None]], dict[str, str]]:
     """Every run's and every reference row's metrics on one dataset, and the perceptual
     metrics skipped (with what to supply). The reference rows are computed once, with the
-    first run; the physics-IQ-style score of every row is normalised against GT′."""
+    first run; the physics-IQ-style score of every row is normalised against GT′.
+    ``mean_frames``: each run's training mean frame, when the caller has them already."""
+    if mean_frames is None:
+        mean_frames = {name: training_mean_frame(model) for name, model in runs.items()}
     dataset = EpisodeDataset(data)
     if not has_physics(dataset):
         raise DatasetError(
@@ -110,7 +114,7 @@ def score_split(
             options["context"],
             options["episodes"],
             options["starts"],
-            training_mean_frame(model),
+            mean_frames[name],
             options["seed"],
             progress=progress,
         )
@@ -175,11 +179,13 @@ def build_leaderboard(
     for path in ood or []:
         splits[_unique(Path(path).name, splits)] = Path(path)
     table, skipped = {}, {}
+    mean_frames = {name: training_mean_frame(model) for name, model in models.items()}
     for name, path in splits.items():
         first = not table
         table[name], missing = score_split(
-            models, path, options, progress, perceptual=first and perceptual
-        )
+            models, path, options, progress, perceptual=first and perceptual,
+            mean_frames=mean_frames,
+        )  # fmt: skip
         skipped = missing if first else skipped
     gaps: dict[str, dict[str, float | None]] = {}
     for run in models:
