@@ -229,3 +229,19 @@ def test_a_checkpoint_of_other_shapes_is_a_clear_error(data, tmp_path):
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(WorldlabError, match="does not fit the rssm model.*retrain.*size mismatch"):
         worldlab.load(run)
+
+
+def test_the_run_config_is_typed_from_the_root_and_round_trips_config_json(data, tmp_path):
+    from worldlab.models.rssm import RSSMConfig
+    from worldlab.train import RunConfig, TrainConfig
+
+    run = tmp_path / "run"
+    train("rssm", data, run, "tiny", {**TINY, "train.steps": 1}, progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    config = RunConfig.from_dict(saved)
+    assert isinstance(config.model, RSSMConfig) and isinstance(config.train, TrainConfig)
+    assert config.data.obs_shape == [32, 32, 3] and config.runtime["world_size"] == 1
+    assert config.to_dict() == saved
+    saved["train"]["stepz"] = 3  # a misspelt field fails where the file is read
+    with pytest.raises(WorldlabError, match="does not fit this version.*stepz"):
+        RunConfig.from_dict(saved)

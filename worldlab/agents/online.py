@@ -50,6 +50,7 @@ from worldlab.paths import output_dir
 from worldlab.progress import progress_bar
 from worldlab.train.checkpoint import checkpoint_dirs
 from worldlab.train.config import load_config, save_config
+from worldlab.train.run_config import RunConfig
 from worldlab.train.trainer import Trainer, step_seed, stop_on_sigint
 from worldlab.worlds import make_env
 
@@ -63,18 +64,18 @@ class OnlineRun:
 
     def __init__(self, out: str | Path, config: dict[str, Any], progress: bool = True):
         self.out = Path(out)
-        self.config = config
-        settings = OnlineAgentSettings.from_dict(config["agent"])
+        self.config = RunConfig.from_dict(config)
+        settings = OnlineAgentSettings.from_dict(self.config.agent)
         self.kind = settings.kind
         self.online = settings.online
         self.progress = progress
-        config["data"]["path"] = str((self.out / REPLAY).resolve())
-        data = config["data"]
-        self.world = make_env(data["env_id"], size=self.online.size, **data["env_kwargs"])
-        self.replay = Replay(self.out / REPLAY, data["env_id"], self.world, data["env_kwargs"])
-        self.trainer = Trainer(self.out, config, progress=False, dataset=self.replay.dataset)
+        data = self.config.data
+        data.path = str((self.out / REPLAY).resolve())
+        self.world = make_env(data.env_id, size=self.online.size, **data.env_kwargs)
+        self.replay = Replay(self.out / REPLAY, data.env_id, self.world, data.env_kwargs)
+        self.trainer = Trainer(self.out, self.config, progress=False, dataset=self.replay.dataset)
         self.model = self.trainer.model
-        self.model.run_config = config
+        self.model.run_config = self.config.to_dict()
         self.agent = agent_kind(self.kind).resolve("online_agent")(self.model, settings)
         self.trainer.extra_state["online"] = self  # the loop's counters: state_dict below
         if self.agent.state_key is not None:
@@ -144,8 +145,9 @@ class OnlineRun:
     def run(self) -> dict[str, Any]:
         """Play and learn until ``online.steps`` environment steps; returns a summary."""
         output_dir(self.out, "agent run")
-        save_config(self.out / "config.json", self.config)
-        write_json(self.out / "agent.json", online_agent_card(self.config))
+        saved = self.config.to_dict()
+        save_config(self.out / "config.json", saved)
+        write_json(self.out / "agent.json", online_agent_card(saved))
         if checkpoint_dirs(self.out):
             self.restore()
         else:  # a run that died before its first checkpoint starts over, data and logs too
@@ -157,7 +159,7 @@ class OnlineRun:
         interrupted = False
         with progress_bar(self.progress, extra="{task.fields[status]}") as bar:
             task = bar.add_task(
-                f"{self.kind} on {self.config['data']['env_id']}",
+                f"{self.kind} on {self.config.data.env_id}",
                 total=self.online.steps,
                 completed=self.env_step,
                 unit="env steps",

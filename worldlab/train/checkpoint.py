@@ -182,15 +182,12 @@ def set_aside_checkpoints(run: Path) -> list[Path]:
 def load_with_state(run: str | Path, device: str | torch.device = "cpu", with_trainer=False):
     """``(model, trainer_state or None)`` from the newest checkpoint that verifies; both
     from the same checkpoint (an agent's behaviour lives in the trainer state)."""
-    from worldlab.models import ActionSpec, get_family
     from worldlab.train.config import load_config
+    from worldlab.train.run_config import RunConfig
 
     run = Path(run)
     config = load_config(run)
-    family = get_family(config["family"])
-    model_config = family.Config(**config["model"])
-    data = config["data"]
-    model = family(model_config, tuple(data["obs_shape"]), ActionSpec.from_manifest(data["action"]))
+    model = RunConfig.from_dict(config).build_model()
     _, weights, trainer = latest_checkpoint(run, with_trainer=with_trainer)
     try:
         missing, unexpected = model.load_state_dict(weights, strict=False)

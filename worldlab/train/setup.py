@@ -15,8 +15,8 @@ from worldlab.train.config import (
     apply_resume,
     family_config,
     load_config,
-    to_dict,
 )
+from worldlab.train.run_config import DataConfig, RunConfig
 
 
 def prepare_run(
@@ -26,7 +26,7 @@ def prepare_run(
     preset: str | None = None,
     overrides: dict[str, Any] | None = None,
     resume: bool = False,
-) -> tuple[dict, list]:
+) -> tuple[RunConfig, list[str]]:
     """Resolve the config of a new run, or of a run to resume; return ``(config, notes)``.
 
     ``overrides`` are explicit ``section.field`` values (from ``--set`` and options such as
@@ -51,8 +51,9 @@ def prepare_run(
             implied["data.path"] = str(Path(data).resolve())
         resumable = getattr(get_family(family), "resumable_fields", frozenset())
         notes = apply_resume(saved, overrides, implied, frozenset(resumable))
-        _check_data(saved, dataset)
-        return saved, notes
+        config = RunConfig.from_dict(saved)
+        _check_data(config, dataset)
+        return config, notes
     if checkpoint_dirs(out):
         raise WorldlabError(
             f"'{out}' already holds a trained run; pass --resume to continue it "
@@ -76,25 +77,25 @@ def prepare_run(
         raise WorldlabError(
             f"train.observation must be pixels or state, got '{train_config.observation}'"
         )
-    config = {
-        "family": family,
-        "preset": preset,
-        "model": to_dict(model_config),
-        "train": to_dict(train_config),
-        "data": {
-            "path": str(Path(data).resolve()),
-            "env_id": manifest.env_id,
-            "env_kwargs": manifest.env_kwargs,
-            "obs_shape": obs_shape,
-            "action": manifest.action,
-        },
-    }
+    config = RunConfig(
+        family=family,
+        preset=preset,
+        model=model_config,
+        train=train_config,
+        data=DataConfig(
+            path=str(Path(data).resolve()),
+            env_id=manifest.env_id,
+            env_kwargs=manifest.env_kwargs,
+            obs_shape=obs_shape,
+            action=manifest.action,
+        ),
+    )
     return config, []
 
 
-def _check_data(config: dict, dataset: EpisodeDataset) -> None:
-    expected = list(config["data"]["obs_shape"])
-    if config["train"].get("observation") == "state":
+def _check_data(config: RunConfig, dataset: EpisodeDataset) -> None:
+    expected = list(config.data.obs_shape)
+    if config.train.observation == "state":
         if dataset.manifest.state_dims != expected[0]:
             raise WorldlabError(
                 f"dataset {dataset.root} has state vectors of width "
@@ -106,10 +107,10 @@ def _check_data(config: dict, dataset: EpisodeDataset) -> None:
             f"the checkpoint was trained on {expected}; use a dataset collected "
             f"with --size {expected[0]}"
         )
-    if dataset.manifest.action != config["data"]["action"]:
+    if dataset.manifest.action != config.data.action:
         raise WorldlabError(
             f"dataset {dataset.root} has actions {dataset.manifest.action} but "
-            f"the checkpoint expects {config['data']['action']}"
+            f"the checkpoint expects {config.data.action}"
         )
 
 
@@ -138,8 +139,9 @@ def train(
     return summary
 
 
-def check_dataset_fits(run_config: dict, data: str | Path) -> EpisodeDataset:
-    """Open ``data`` and check that its frames and actions match what the run was trained on."""
+def check_dataset_fits(run_config: dict[str, Any], data: str | Path) -> EpisodeDataset:
+    """Open ``data`` and check that its frames and actions match what the run was trained on
+    (``run_config``: a loaded model's, as in its ``config.json``)."""
     dataset = EpisodeDataset(data)
-    _check_data(run_config, dataset)
+    _check_data(RunConfig.from_dict(run_config), dataset)
     return dataset

@@ -24,7 +24,7 @@ import torch
 
 from worldlab.data import EpisodeDataset
 from worldlab.errors import WorldlabError
-from worldlab.models import ActionSpec, WorldModel, get_family
+from worldlab.models import WorldModel
 from worldlab.paths import output_dir
 from worldlab.progress import progress_bar
 from worldlab.train import distributed
@@ -34,8 +34,9 @@ from worldlab.train.checkpoint import (
     resume_checkpoint,
     save_checkpoint,
 )
-from worldlab.train.config import TrainConfig, save_config
+from worldlab.train.config import save_config
 from worldlab.train.precision import autocast, describe_cpu, resolve_precision
+from worldlab.train.run_config import RunConfig
 
 
 def batch_to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
@@ -98,20 +99,20 @@ def batch_seed(seed: int, step: int) -> int:
 
 
 class Trainer:
-    """Trains ``config["family"]`` on ``config["data"]["path"]`` into ``run``."""
+    """Trains ``config.family`` on ``config.data.path`` into ``run``."""
 
     def __init__(
         self,
         run: str | Path,
-        config: dict[str, Any],
+        config: RunConfig,
         progress: bool = True,
         dataset: EpisodeDataset | None = None,
     ):
         """``dataset``: the episodes to train on, when the caller keeps them (an online run's
-        replay, which grows and is pruned on resume); by default ``config["data"]["path"]``."""
+        replay, which grows and is pruned on resume); by default ``config.data.path``."""
         self.run = Path(run)
         self.config = config
-        self.train = TrainConfig(**config["train"])
+        self.train = config.train
         self.train.check()
         self.device = distributed.resolve_device(self.train.device)
         self.ranks = distributed.setup(self.device)
@@ -119,16 +120,11 @@ class Trainer:
         self.progress = progress and self.ranks.is_main
         if self.device.type == "cpu" and self.train.threads:
             torch.set_num_threads(self.train.threads)
-        self.dataset = dataset if dataset is not None else EpisodeDataset(config["data"]["path"])
+        self.dataset = dataset if dataset is not None else EpisodeDataset(config.data.path)
         # Ranks slice one draw of windows: they must all see the same episodes.
         distributed.check_same(describe_episodes(self.dataset), "datasets")
-        family = get_family(config["family"])
         torch.manual_seed(self.train.seed)  # same seed, same initial weights
-        self.model: WorldModel = family(
-            family.Config(**config["model"]),
-            tuple(config["data"]["obs_shape"]),
-            ActionSpec.from_manifest(config["data"]["action"]),
-        )
+        self.model: WorldModel = config.build_model()
         self.model.to(self.device)
         # What the loop calls: the model itself, a DDP replica, or the model sharded in place.
         self.parallel = distributed.wrap(self.model, self.train.strategy, self.ranks, self.device)
@@ -179,7 +175,7 @@ class Trainer:
         return self.step
 
     def _check_world_size(self) -> None:
-        before = self.config.get("runtime", {}).get("world_size")
+        before = (self.config.runtime or {}).get("world_size")
         if before is None or before == self.ranks.world_size or not self.ranks.is_main:
             return
         t = self.train
@@ -314,7 +310,7 @@ class Trainer:
         t = self.train
         output_dir(self.run, "run")
         # What "auto" resolved to on this machine, and why (rewritten by every resume).
-        self.config["runtime"] = {
+        self.config.runtime = {
             **self.precision.to_dict(),
             "device": str(self.device),
             "cpu": describe_cpu() if self.device.type == "cpu" else None,
@@ -322,7 +318,7 @@ class Trainer:
             "effective_batch": self.effective_batch,
         }
         if self.ranks.is_main:
-            save_config(self.run / "config.json", self.config)
+            save_config(self.run / "config.json", self.config.to_dict())
             processes = f" × {self.ranks.world_size} processes" if self.ranks.distributed else ""
             self._note(
                 f"step {self.step}: training on {self.device}{processes} in "
@@ -340,7 +336,7 @@ class Trainer:
         elapsed_before = self.elapsed
         with progress_bar(self.progress, extra="{task.fields[status]}") as bar:
             task = bar.add_task(
-                f"train {self.config['family']} ({self.precision.name})",
+                f"train {self.config.family} ({self.precision.name})",
                 total=t.steps,
                 completed=self.step,
                 unit="steps",
@@ -387,7 +383,7 @@ class Trainer:
             "steps_per_second": steps_done / wall if wall > 0 else 0.0,
             "interrupted": interrupted,
             "stopped": stopped,
-            **self.config["runtime"],
+            **self.config.runtime,
         }
         distributed.finish(self.ranks)
         return summary
