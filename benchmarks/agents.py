@@ -55,28 +55,50 @@ CPU_SETTINGS = {
 }
 
 
-def mpc_settings(steps: int, pretrain: int, explore_all: bool = False) -> dict:
-    """MPC explores the first half of the budget (actions that drift, so the model sees fast
-    motion), trains its model ``pretrain`` updates with the reward loss weighted 10× and
-    also scored on states imagined up to 4 steps ahead (``model.overshoot``), then plans 4
-    steps ahead through the latents' modes for the second half, learning from what it sees
-    at one update per 2 environment steps (replay ratio 256): its own episodes are the ones
-    that end near the target.
-
-    ``explore_all``: the earlier recipe, exploring the whole budget and then training the
-    model ``pretrain`` updates (no learning from its own episodes, no overshooting)."""
+def model_recipe(steps: int, pretrain: int) -> dict:
+    """The world-model recipe MPC reached 80% with, for any online agent: explore the first
+    half of the budget with actions that drift (so the model sees fast motion), train the
+    model ``pretrain`` updates with the reward loss weighted 10× and the heads also scored
+    on states imagined up to 4 steps ahead (``model.overshoot``), then act for the second
+    half, learning from what it sees at one update per 2 environment steps (replay ratio
+    256): its own episodes are the ones that end near the target."""
     return {
-        "online.prefill": steps if explore_all else steps // 2,
+        "online.prefill": steps // 2,
         "online.prefill_policy": "brownian",
         "online.pretrain": pretrain,
         "online.train_ratio": 256.0,
-        "online.eval_every": steps if explore_all else max(steps // 4, 1),
         "model.reward_scale": 10.0,
-        "model.overshoot": 0 if explore_all else 4,
+        "model.overshoot": 4,
         "model.lr": 5e-4,
+    }
+
+
+def mpc_settings(steps: int, pretrain: int, explore_all: bool = False) -> dict:
+    """MPC on ``model_recipe``'s model, planning 4 steps ahead through the latents' modes.
+
+    ``explore_all``: the earlier recipe, exploring the whole budget and then training the
+    model ``pretrain`` updates (no learning from its own episodes, no overshooting)."""
+    if explore_all:
+        return {
+            **model_recipe(steps, pretrain),
+            "online.prefill": steps,
+            "online.eval_every": steps,
+            "model.overshoot": 0,
+            "model.imagine_latents": "mode",
+            "planner.horizon": 4,
+        }
+    return {
+        **model_recipe(steps, pretrain),
+        "online.eval_every": max(steps // 4, 1),
         "model.imagine_latents": "mode",
         "planner.horizon": 4,
     }
+
+
+def dreamer_settings(steps: int, pretrain: int) -> dict:
+    """Dreamer on ``model_recipe``'s model (``run dreamer --model-recipe``): its actor and
+    critic learn in imagination from the first pretraining update on, as DreamerV3's do."""
+    return {**model_recipe(steps, pretrain), "online.eval_every": max(steps // 8, 1)}
 
 
 def run_online(
@@ -89,6 +111,7 @@ def run_online(
     pretrain: int,
     explore_all: bool = False,
     extra: dict | None = None,
+    model_recipe: bool = False,
 ) -> dict:
     from worldlab.agents.online import train_online
 
@@ -96,6 +119,8 @@ def run_online(
     overrides = {**CPU_SETTINGS, "online.seed": seed, "train.seed": seed}
     if kind == "mpc":
         overrides.update(mpc_settings(steps, pretrain, explore_all))
+    elif model_recipe:
+        overrides.update(dreamer_settings(steps, pretrain))
     overrides.update(extra or {})
     train_online(kind, env, steps, run, overrides=overrides, resume=(run / "checkpoints").exists())
     return score_online(run, episodes)
@@ -295,7 +320,15 @@ def main() -> None:
     run.add_argument("--episodes", type=int, default=20, help="final evaluation episodes")
     run.add_argument("--out", type=Path, default=Path("bench/agents"))
     run.add_argument(
-        "--pretrain", type=int, default=5_000, help="MPC: model updates after the exploration"
+        "--pretrain",
+        type=int,
+        default=5_000,
+        help="MPC, Dreamer with --model-recipe: updates after the exploration",
+    )
+    run.add_argument(
+        "--model-recipe",
+        action="store_true",
+        help="Dreamer: MPC's world-model recipe (explore half, pretrain, reward ×10, overshoot)",
     )
     run.add_argument(
         "--explore-all",
@@ -344,6 +377,7 @@ def main() -> None:
                 args.pretrain,
                 args.explore_all,
                 parse_assignments(args.set),
+                args.model_recipe,
             )
         elif args.agent in ("ppo", "ppo4"):  # ppo4: the last 4 frames stacked
             frames = 4 if args.agent == "ppo4" else 1
@@ -353,6 +387,8 @@ def main() -> None:
         name = args.env.replace("/", "_")
         result = {"steps": getattr(args, "steps", None), **result}
         tag = label = args.agent
+        if getattr(args, "model_recipe", False):
+            tag, label = f"{tag}-mr", f"{label} (MPC's model recipe)"
         if getattr(args, "horizon", None):  # scored with another planning horizon
             tag, label = f"{tag}-h{args.horizon}", f"{label} (horizon {args.horizon} at evaluation)"
         if args.episodes != 20:  # a result file beside the 20-episode one
