@@ -144,3 +144,23 @@ def test_backprop_needs_continuous_actions():
     )
     with pytest.raises(WorldlabError, match="reinforce"):
         agent.update(BanditModel(ActionSpec("discrete", n=4)), torch.ones(2, 4))
+
+
+class TunedBanditModel(BanditModel):
+    """A bandit whose reward depends on a model weight: the actor's gradient passes through it."""
+
+    def step(self, state, action):
+        return state, -((action - self.anchor) ** 2).sum(-1), torch.ones(len(state))
+
+
+def test_the_actor_gradient_passes_through_the_model_without_training_it():
+    torch.manual_seed(0)
+    model = TunedBanditModel(ActionSpec("continuous", dims=2))
+    agent = ActorCritic(model, BehaviorConfig(horizon=3, hidden=16, layers=1, actor_lr=1e-2))
+    before = [p.clone() for p in agent.actor.parameters()]
+    agent.update(model, torch.ones(8, 4))
+    assert agent.backprop
+    assert model.anchor.grad is None  # no weight gradient computed for the world model
+    assert model.anchor.requires_grad  # and its flags are restored for its own training
+    assert all(p.requires_grad for p in agent.critic.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, agent.actor.parameters(), strict=True))

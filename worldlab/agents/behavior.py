@@ -22,7 +22,9 @@ Paper settings are the ``BehaviorConfig`` defaults.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,16 +253,19 @@ class ActorCritic(nn.Module):
         """
         c = self.config
         backprop = self.backprop
-        traj = self.imagine(model, start, grad=backprop)
-        if backprop:
-            # Returns stay differentiable with respect to the actions that led to them.
-            differentiable = lambda_returns(
-                traj["rewards"],
-                traj["continues"],
-                self.critic.value(traj["features"]),
-                c.discount,
-                c.lam,
-            )
+        # The actor's gradient flows through the world model and the critic, but neither
+        # learns from it: frozen, their weight gradients are never computed.
+        with _frozen(model, self.critic):
+            traj = self.imagine(model, start, grad=backprop)
+            if backprop:
+                # Returns stay differentiable with respect to the actions that led to them.
+                differentiable = lambda_returns(
+                    traj["rewards"],
+                    traj["continues"],
+                    self.critic.value(traj["features"]),
+                    c.discount,
+                    c.lam,
+                )
             traj = {key: value.detach() for key, value in traj.items()}
         features = traj["features"]
         with torch.no_grad():
@@ -287,7 +292,8 @@ class ActorCritic(nn.Module):
         else:
             objective = advantages * dist.log_prob(traj["actions"])
         actor_loss = -(weights * (objective + c.entropy * entropy)).mean()
-        self._step(self.actor_optimizer, self.actor, actor_loss)
+        with _frozen(model, self.critic):
+            self._step(self.actor_optimizer, self.actor, actor_loss)
 
         logits = self.critic(features[:-1])
         critic_loss = self.critic.two_hot.loss(logits, returns)
@@ -332,3 +338,17 @@ class ActorCritic(nn.Module):
         self.load_state_dict(state["weights"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+
+
+@contextlib.contextmanager
+def _frozen(*modules: nn.Module) -> Iterator[None]:
+    """Turn off ``requires_grad`` on every parameter of ``modules``, then restore each flag."""
+    params = [p for module in modules for p in module.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
