@@ -160,3 +160,31 @@ def test_a_failing_model_reports_an_error_and_the_session_goes_on(client, play_m
             assert "server error (ZeroDivisionError" in receive(ws, "error")["message"]
         ws.send_json({"type": "step", "action": 1})
         assert receive(ws, "frame")["t"] == 1
+
+
+def test_every_model_call_runs_on_the_one_model_thread(client, play_model, monkeypatch):
+    # Torch on several threads makes several OpenMP teams, which run a small model
+    # about 2× slower on 2 cores (worldlab/play/model_thread.py).
+    import threading
+
+    threads = set()
+    step, observe = play_model.step, play_model.observe
+
+    def record(function):
+        def called(*args, **kwargs):
+            threads.add(threading.current_thread().name)
+            return function(*args, **kwargs)
+
+        return called
+
+    monkeypatch.setattr(play_model, "step", record(step))
+    monkeypatch.setattr(play_model, "observe", record(observe))
+    with client.websocket_connect("/ws") as one, client.websocket_connect("/ws") as two:
+        for ws in (one, two):
+            receive(ws, "hello")
+            ws.send_json({"type": "start", "source": "dataset"})
+            receive(ws, "frame")
+            for _ in range(3):
+                ws.send_json({"type": "step", "action": 1})
+                receive(ws, "frame")
+    assert len(threads) == 1 and threads.pop().startswith("worldlab-model"), threads

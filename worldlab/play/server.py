@@ -48,6 +48,7 @@ from PIL import Image
 from starlette.background import BackgroundTask
 
 from worldlab.errors import WorldlabError
+from worldlab.play import model_thread
 from worldlab.play.keymaps import keymap_for
 from worldlab.play.session import (
     MAX_PROMPT_CHARS,
@@ -154,7 +155,7 @@ class Player:
         self.nudge = asyncio.Event()
 
     async def frame(self, snapshot: dict[str, Any]) -> None:
-        frame, real = await asyncio.to_thread(
+        frame, real = await model_thread.run(
             lambda: (png_data_url(snapshot["frame"]), png_data_url(snapshot["real"]))
         )
         message = {k: v for k, v in snapshot.items() if k not in ("frame", "real")}
@@ -167,7 +168,7 @@ class Player:
                 self.held, self.ack = action, seq if seq is not None else self.ack
             elif self.queue:
                 self.held, self.ack = self.queue.popleft()
-            snapshot = await asyncio.to_thread(self.session.step, self.held)
+            snapshot = await model_thread.run(self.session.step, self.held)
             await self.frame(snapshot)
 
     async def tick(self) -> None:
@@ -242,7 +243,7 @@ class Player:
 
     async def _locked(self, function, *args):
         async with self.step_lock:
-            return await asyncio.to_thread(function, *args)
+            return await model_thread.run(function, *args)
 
 
 def create_app(
@@ -338,7 +339,7 @@ def create_app(
         finally:
             ticker.cancel()
             players.pop(player.id, None)
-            await asyncio.to_thread(player.session.close)
+            await model_thread.run(player.session.close)
 
     return app
 
@@ -366,10 +367,10 @@ def serve(
 
     from worldlab.train.precision import resolve_precision
 
-    torch.set_num_threads(threads)
-    model = load_playable(run)
+    model_thread.call(torch.set_num_threads, threads)
+    model = model_thread.call(load_playable, run)
     resolved = resolve_precision(precision, model.device)
     print(f"inference in {resolved.name} ({resolved.reason})", flush=True)
     dtype = torch.bfloat16 if resolved.name == "bf16" else None
-    app = create_app(model, run, autocast_dtype=dtype)
+    app = model_thread.call(lambda: create_app(model, run, autocast_dtype=dtype))
     uvicorn.run(app, host=host, port=port, log_level="warning")
