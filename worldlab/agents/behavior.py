@@ -254,7 +254,8 @@ class ActorCritic(nn.Module):
         c = self.config
         backprop = self.backprop
         # The actor's gradient flows through the world model and the critic, but neither
-        # learns from it: frozen, their weight gradients are never computed.
+        # learns from it: frozen while the graph is built, the backward computes no
+        # weight gradients for them.
         with _frozen(model, self.critic):
             traj = self.imagine(model, start, grad=backprop)
             if backprop:
@@ -292,8 +293,7 @@ class ActorCritic(nn.Module):
         else:
             objective = advantages * dist.log_prob(traj["actions"])
         actor_loss = -(weights * (objective + c.entropy * entropy)).mean()
-        with _frozen(model, self.critic):
-            self._step(self.actor_optimizer, self.actor, actor_loss)
+        self._step(self.actor_optimizer, self.actor, actor_loss)
 
         logits = self.critic(features[:-1])
         critic_loss = self.critic.two_hot.loss(logits, returns)
