@@ -43,7 +43,7 @@ def main() -> None:
 
     reach.ReachEnv.reset, reach.ReachEnv.step = logged_reset, logged_step
     card = agent_card(args.run)
-    play_agent(load_agent(args.run), card, args.episodes, EVAL_SEED, None, False, False)
+    play_agent(load_agent(args.run), card, args.episodes, EVAL_SEED, progress=False)
     played = [distances for distances in episodes if distances]
     closest = np.array([min(d) for d in played])
     final = np.array([d[-1] for d in played])
