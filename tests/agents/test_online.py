@@ -226,3 +226,22 @@ def test_an_agent_acts_over_the_whole_range_of_a_wider_box(tmp_path):
     planned = read_episode(tmp_path / "p" / "replay" / "ep_000001.npz")["action"]
     assert planned.min() >= -2.0 and planned.max() <= 2.0
     assert abs(planned).max() > 1.5
+
+
+def test_an_explore_share_keeps_playing_some_episodes_with_the_prefill_policy(tmp_path):
+    def step_sizes(share):
+        overrides = {**TINY, "online.prefill": 50, "online.prefill_policy": "brownian",
+                     "online.explore_share": share, "online.eval_every": 10**6}  # fmt: skip
+        run = tmp_path / str(share)
+        train_online("dreamer", "reach", 150, run, overrides=overrides, progress=False)
+        sizes = []
+        for episode in (1, 2):  # played after the prefill
+            actions = read_episode(run / "replay" / f"ep_{episode:06d}.npz")["action"][1:]
+            sizes.append(abs(actions[1:] - actions[:-1]).mean())
+        return sizes
+
+    # The actor's sampled actions jump like noise; the brownian walk moves ~0.24 per step.
+    assert min(step_sizes(0.0)) > 0.3 and max(step_sizes(1.0)) < 0.3
+    with pytest.raises(WorldlabError, match="explore_share"):
+        overrides = {**TINY, "online.explore_share": 1.5}
+        train_online("dreamer", "reach", 50, tmp_path / "x", overrides=overrides, progress=False)

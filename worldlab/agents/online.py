@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from worldlab.agents.kinds import TrainRequest, agent_kind
@@ -83,6 +84,7 @@ class OnlineRun:
         self.explore = make_policy(self.online.prefill_policy)
         self.log = OnlineLog(self.out)
         self.env_step, self.episode, self.credit = 0, 0, 0.0
+        self.exploring = False  # this episode is played by the exploration policy
         self.pretrain_done = 0  # pretraining updates made so far
         self.next_eval = self.online.eval_every
         self.next_checkpoint = self.online.checkpoint_every
@@ -97,12 +99,18 @@ class OnlineRun:
     # -- acting ----------------------------------------------------------------------
     @torch.no_grad()
     def _act(self, state: Any, obs: Any, space) -> Any:
-        if not self._learning():
+        if self.exploring or not self._learning():
             return self.explore(obs, space)
         torch.manual_seed(step_seed(self.online.seed, 1, self.env_step))
         self.agent.seed(step_seed(self.online.seed, 3, self.env_step))
         self.model.eval()
         return to_env_action(self.model, self.agent.policy(greedy=False)(state))
+
+    def _explores(self, episode: int) -> bool:
+        """Whether ``episode``, once learning has started, is played by the exploration
+        policy (a share ``online.explore_share`` of them, drawn from the run's seed)."""
+        share = self.online.explore_share
+        return share > 0 and np.random.default_rng([self.online.seed, 4, episode]).random() < share
 
     def _start_episode(self) -> None:
         if self.agent.on_episode_start is not None:
@@ -212,6 +220,7 @@ class OnlineRun:
         obs, info = self.world.reset(seed=seed)
         recorder = EpisodeRecorder(self.world.action_space, obs, info)
         belief = Filter(self.model)
+        self.exploring = self._learning() and self._explores(self.episode)
         self._start_episode()
         torch.manual_seed(step_seed(o.seed, 2, self.episode))  # whatever ran before
         with torch.no_grad():

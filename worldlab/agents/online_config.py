@@ -48,6 +48,9 @@ class OnlineConfig:
     # how the prefill explores: random | sticky | brownian (worldlab.data.policies); with
     # brownian, a body with inertia reaches the speeds a planner will later ask of it
     prefill_policy: str = "random"
+    # after the prefill, this share of episodes (drawn per episode) is still played by
+    # prefill_policy while the agent learns: keeps the model's data as broad as the prefill's
+    explore_share: float = 0.0
     train_ratio: float = 64.0  # replayed steps (batch × sequence) per environment step
     pretrain: int = 0  # updates on the prefill data before the agent first acts
     eval_every: int = 2_500  # environment steps between real-world evaluations
@@ -112,6 +115,11 @@ def new_online_config(
     )
     apply_overrides({"model": model_config, "train": train, **settings.sections()}, overrides or {})
     online = settings.online
+    if not 0.0 <= online.explore_share <= 1.0:
+        raise WorldlabError(
+            f"online.explore_share is the share of episodes played by the exploration policy "
+            f"after the prefill: give a number from 0 to 1, not {online.explore_share}"
+        )
     env_id = resolve_env_id(online.env)
     world = make_env(env_id, size=online.size, **(env_kwargs or {}))  # for its action space
     spec = action_spec(world.action_space)
