@@ -310,6 +310,8 @@ def report(out: Path) -> None:
 
 
 def main() -> None:
+    from worldlab.agents.runs import read_agent_settings
+
     parser = argparse.ArgumentParser(description="model-based vs model-free agents")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run")
@@ -363,7 +365,7 @@ def main() -> None:
     for seed in args.seeds:
         if args.command == "score":
             run = args.out / f"{args.agent}_{args.env}_s{seed}"
-            steps = json.loads((run / "config.json").read_text())["agent"]["online"]["steps"]
+            steps = read_agent_settings(run).online.steps
             planner = {"horizon": args.horizon} if args.horizon else None
             result = {**score_online(run, args.episodes, planner), "steps": steps}
         elif args.agent in ("dreamer", "mpc"):

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 
 import worldlab
-from worldlab.agents.online import load_config
 from worldlab.agents.rollout import Filter, to_env_action
-from worldlab.agents.runs import load_agent
+from worldlab.agents.runs import load_agent, read_agent_settings
 from worldlab.worlds import make_env
 
 
@@ -37,7 +36,7 @@ def probe(run: str, episodes: int, seed: int, steps: int = 60) -> np.ndarray:
     """Rows of (true distance, posterior's distance, prior's distance), one per step."""
     model = worldlab.load(run)
     model.eval()
-    size = load_config(run)["agent"]["online"]["size"]
+    size = read_agent_settings(run).online.size
     world = make_env("worldlab/Reach-v0", size=size)
     noise = np.random.default_rng(seed)
     rows = []
@@ -71,7 +70,7 @@ def imagination_on_policy(
     """
     model, policy, on_start = load_agent(run)
     models = {run: model, **{name: worldlab.load(name).eval() for name in others}}
-    world = make_env("worldlab/Reach-v0", size=load_config(run)["agent"]["online"]["size"])
+    world = make_env("worldlab/Reach-v0", size=read_agent_settings(run).online.size)
     errors: dict[str, list] = {name: [] for name in models}
     near_wall = []
     for episode in range(episodes):

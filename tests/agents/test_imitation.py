@@ -30,7 +30,7 @@ from worldlab.agents.imitation import (
     train_latent_bc,
 )
 from worldlab.agents.rollout import run_episodes
-from worldlab.agents.runs import evaluate_agent
+from worldlab.agents.runs import evaluate_agent, read_agent_settings
 from worldlab.cli.main import app
 from worldlab.data import EpisodeDataset, collect
 from worldlab.data.episode import episode_filename, write_episode
@@ -172,6 +172,14 @@ def test_bc_on_labels_and_the_card_checksum(synthetic, tmp_path):
     oracle = train_bc(synthetic["labelled"], None, tmp_path / "oracle", FAST, progress=False)
     assert oracle["oracle"] and oracle["labels"] == 4 * 30
     assert accuracy(tmp_path / "oracle", synthetic["test"]) > 0.95
+    assert read_agent_settings(tmp_path / "bc") == FAST  # from agent.json["settings"]
+    # A card written before "settings" kept them under "imitation": still read, still loads.
+    path = tmp_path / "bc" / "agent.json"
+    old = json.loads(path.read_text())
+    old["imitation"] = old.pop("settings")
+    path.write_text(json.dumps(old))
+    assert read_agent_settings(tmp_path / "bc") == FAST
+    assert load_imitation_agent(tmp_path / "bc").policy.frames == FAST.frames
     weights = tmp_path / "bc" / "policy.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(WorldlabError, match="policy.safetensors fails its checksum"):

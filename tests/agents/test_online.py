@@ -7,7 +7,7 @@ import torch
 
 import worldlab
 from worldlab.agents.online import train_online
-from worldlab.agents.runs import evaluate_agent, load_agent
+from worldlab.agents.runs import evaluate_agent, load_agent, read_agent_settings
 from worldlab.data.episode import read_episode
 from worldlab.errors import WorldlabError
 from worldlab.train.checkpoint import latest_checkpoint
@@ -41,6 +41,10 @@ def test_dreamer_run_from_the_cli_and_its_evaluation(tmp_path, cli):
     assert "success rate" in out.stdout
     card = json.loads((run / "agent.json").read_text())
     assert card["agent"] == "dreamer" and card["env_id"] == "worldlab/Reach-v0"
+    # The agent's settings live in its card, as every kind's do; config.json is the model's.
+    assert card["settings"]["behavior"]["horizon"] == 5
+    assert "agent" not in json.loads((run / "config.json").read_text())
+    assert read_agent_settings(run).online.steps == 300
     curve = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
     assert [entry["env_step"] for entry in curve] == [200, 300]
     assert len(list((run / "replay").glob("*.npz"))) == 6  # 300 steps of 50-step episodes
@@ -245,3 +249,21 @@ def test_an_explore_share_keeps_playing_some_episodes_with_the_prefill_policy(tm
     with pytest.raises(WorldlabError, match="explore_share"):
         overrides = {**TINY, "online.explore_share": 1.5}
         train_online("dreamer", "reach", 50, tmp_path / "x", overrides=overrides, progress=False)
+
+
+def test_a_run_written_with_its_settings_in_config_json_still_loads_and_resumes(tmp_path):
+    run = tmp_path / "old"
+    train_online("mpc", "reach", 100, run, overrides=TINY, progress=False)
+    # The layout of runs written before agent.json["settings"]: config.json["agent"].
+    card, config = (json.loads((run / name).read_text()) for name in ("agent.json", "config.json"))
+    config["agent"] = card.pop("settings")
+    for name, saved in (("agent.json", card), ("config.json", config)):
+        (run / name).write_text(json.dumps(saved))
+    assert read_agent_settings(run).planner.horizon == 3
+    assert worldlab.load(run).obs_shape == (32, 32, 3)
+    assert len(evaluate_agent(run, 1, progress=False)["returns"]) == 1
+    train_online("mpc", "reach", 150, run, resume=True, progress=False)
+    # Resumed, it is rewritten the new way, its settings kept.
+    settings = json.loads((run / "agent.json").read_text())["settings"]
+    assert settings["planner"]["horizon"] == 3 and settings["online"]["steps"] == 150
+    assert "agent" not in json.loads((run / "config.json").read_text())

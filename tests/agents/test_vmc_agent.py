@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from worldlab.agents.rollout import play_in_world
+from worldlab.agents.runs import read_agent_settings
 from worldlab.agents.vmc import (
     LinearController,
     VMCAgentConfig,
@@ -146,8 +147,14 @@ def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
     agent = json.loads((out / "agent.json").read_text())
     assert agent["agent"] == "vmc" and agent["env_id"] == "worldlab/Reach-v0"
     assert agent["world_model"] == "world_model" and agent["controller"] == "controller.npz"
-    assert len(agent["dream_fitness"]) == 2 and agent["population"] == 4
+    assert len(agent["dream_fitness"]) == 2 and agent["settings"]["population"] == 4
     assert (out / "controller.npz").exists() and agent["env_steps"] >= 60
+    assert read_agent_settings(out).population == 4
+    # Cards written before "settings" kept the settings at their top level: still read.
+    legacy = {key: value for key, value in agent.items() if key != "settings"}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "agent.json").write_text(json.dumps({**legacy, **agent["settings"]}))
+    assert read_agent_settings(tmp_path / "old") == read_agent_settings(out)
     evaluation = json.loads((out / "eval.json").read_text())
     assert len(evaluation["returns"]) == 2 and "random_policy" in evaluation
 

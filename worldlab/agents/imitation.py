@@ -56,7 +56,7 @@ from worldlab.agents.imitation_agent import (  # noqa: F401  (acting: imported f
     evaluate_imitation,
     load_imitation_agent,
 )
-from worldlab.agents.kinds import TrainRequest
+from worldlab.agents.kinds import KINDS, SETTINGS_KEY, TrainRequest
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import atomic_write_bytes, write_json
 from worldlab.data.manifest import action_spec
@@ -212,7 +212,9 @@ def train_latent_bc(
             )
         record, config = (
             source["training"],
-            ImitationConfig(**{**source["imitation"], "seed": config.seed}),
+            ImitationConfig(
+                **{**KINDS["latent-bc"].saved_settings(policy_from, source), "seed": config.seed}
+            ),
         )
     else:
         data, _ = latent_transitions(model, video_data, config.frames, progress)
@@ -376,7 +378,7 @@ def _card(kind, dataset, policy, config, record, **extra) -> dict[str, Any]:
         "episode_steps": max(dataset.lengths) - 1,  # evaluation cuts episodes here, as the data
         "classes": policy.classes,
         **_continuous_fields(policy),
-        "imitation": dataclasses.asdict(config),
+        SETTINGS_KEY: dataclasses.asdict(config),
         "training": record,
         **extra,
     }

@@ -1,7 +1,7 @@
 """A bc or latent-bc agent run, loaded and played: ``load_imitation_agent``,
 ``evaluate_imitation`` (trained by ``worldlab.agents.imitation``).
 
-The run holds ``agent.json`` (the card, with the settings under ``"imitation"`` and the
+The run holds ``agent.json`` (the card, with the settings under ``"settings"`` and the
 SHA-256 of every weights file), ``policy.safetensors`` and, for latent BC,
 ``action_map.json`` and ``decoder.safetensors``. No world model runs at act time: the
 policy reads the last ``frames`` frames. A bc run on continuous actions records them in
@@ -21,7 +21,7 @@ from safetensors.torch import load as load_safetensors
 from torch import nn
 
 from worldlab.agents.frame_policy import FrameHistory, FramePolicy
-from worldlab.agents.kinds import KINDS
+from worldlab.agents.kinds import AGENT_FILE, KINDS
 from worldlab.agents.rollout import run_episodes
 from worldlab.data.episode import read_json
 from worldlab.errors import WorldlabError
@@ -30,7 +30,7 @@ from worldlab.train.integrity import sha256_of
 from worldlab.worlds import make_env
 
 IMITATION_KINDS = tuple(name for name, kind in KINDS.items() if kind.from_video)
-AGENT_FILE, POLICY_FILE, DECODER_FILE = "agent.json", "policy.safetensors", "decoder.safetensors"
+POLICY_FILE, DECODER_FILE = "policy.safetensors", "decoder.safetensors"
 
 
 def _read_weights(run: Path, name: str, digest: str | None) -> dict[str, torch.Tensor]:
@@ -86,7 +86,7 @@ def load_imitation_agent(run: str | Path) -> ImitationAgent:
     card = read_json(run / AGENT_FILE, f"'{run}' is not an agent run: it has no {AGENT_FILE}")
     if card.get("agent") not in IMITATION_KINDS:
         raise WorldlabError(f"'{run}' holds a '{card.get('agent')}' agent, not bc or latent-bc")
-    frames = int(card["imitation"]["frames"])
+    frames = int(KINDS[card["agent"]].saved_settings(run, card)["frames"])
     bounds = (card["action_low"], card["action_high"]) if card.get("continuous") else None
     channels = int(card["obs_shape"][-1])
     policy = FramePolicy(int(card["classes"]), frames, channels=channels, action_bounds=bounds)

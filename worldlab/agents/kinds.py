@@ -5,9 +5,10 @@ agent runs (``worldlab.agents.runs``) all read this table. A kind names its code
 ``"module:attribute"``, imported when used, so this module imports none of them: every
 agent module may import it, and the command line reads it without loading torch.
 
-Where a run keeps its settings differs by kind, for compatibility with run directories
-already on disk: the online kinds in ``config.json["agent"]`` (beside the world model's
-config, which they extend), the others in ``agent.json`` (``read_settings`` reads both).
+Every kind keeps a run's settings in one place: ``agent.json["settings"]``, the card of
+the run. Runs written before that kept them where ``legacy_settings_at`` says (the online
+kinds in ``config.json["agent"]``, V-M-C at the card's top level, bc and latent-bc under
+``"imitation"``); ``saved_settings`` reads both, so those runs still load and resume.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from worldlab.errors import WorldlabError
+
+AGENT_FILE = "agent.json"  # an agent run's card: its kind, world and settings
+SETTINGS_KEY = "settings"  # where the card keeps the kind's settings
 
 
 @dataclasses.dataclass
@@ -55,8 +59,10 @@ class AgentKind:
     from_video: bool  # learns from video and labels (else: by acting in a world)
     train: str  # (kind name, TrainRequest) → the final real-world evaluation, or None
     load: str  # (run[, planner]) → (model, policy[, on_episode_start]); see runs.load_agent
-    settings: str  # the settings' type, built from the dict ``settings_at`` names
-    settings_at: tuple[str, str | None]  # (file in the run, key in it, or None: the file)
+    settings: str  # the settings' type, built from ``agent.json["settings"]``
+    # where runs written before ``agent.json["settings"]`` kept them: (file in the run, key
+    # in it, or None: the whole file)
+    legacy_settings_at: tuple[str, str | None]
     online_agent: str | None = None  # the online loop's per-kind object (online_agents.py)
     evaluate: str | None = None  # its own evaluation (else: play the loaded policy)
     plans: bool = False  # takes planner settings when loaded (``agent eval --planner``)
@@ -66,15 +72,31 @@ class AgentKind:
         module, _, attribute = getattr(self, field).partition(":")
         return getattr(importlib.import_module(module), attribute)
 
-    def read_settings(self, run: str | Path) -> Any:
-        """A run's settings as ``settings``, from where this kind keeps them."""
+    def saved_settings(self, run: str | Path, card: dict[str, Any] | None = None) -> dict:
+        """A run's settings as saved (a dict): ``agent.json["settings"]``, or where runs of
+        this kind written before it kept them. ``card``: the run's ``agent.json``, if read."""
         from worldlab.data.episode import read_json
 
-        file, key = self.settings_at
-        path = Path(run) / file
-        saved = read_json(path, f"'{run}' is not a {self.name} agent run: {file} is missing")
-        if key is not None:
-            saved = saved[key]
+        def read(file: str) -> dict[str, Any]:
+            return read_json(
+                Path(run) / file, f"'{run}' is not a {self.name} agent run: {file} is missing"
+            )
+
+        card = read(AGENT_FILE) if card is None else card
+        if SETTINGS_KEY in card:
+            return card[SETTINGS_KEY]
+        file, key = self.legacy_settings_at
+        saved = card if file == AGENT_FILE else read(file)
+        if key is not None and key not in saved:
+            raise WorldlabError(
+                f"'{run}' has no settings: neither {AGENT_FILE}[{SETTINGS_KEY!r}] nor "
+                f"{file}[{key!r}]; train the {self.name} agent again"
+            )
+        return saved if key is None else saved[key]
+
+    def read_settings(self, run: str | Path, card: dict[str, Any] | None = None) -> Any:
+        """A run's settings as ``settings`` (typed), wherever the run keeps them."""
+        saved = self.saved_settings(run, card)
         settings_type = self.resolve("settings")
         if hasattr(settings_type, "from_dict"):
             return settings_type.from_dict(saved)
@@ -87,13 +109,13 @@ _ONLINE = dict(
     train="worldlab.agents.online:train_requested",
     load="worldlab.agents.online_agents:load_online_agent",
     settings="worldlab.agents.online_config:OnlineAgentSettings",
-    settings_at=("config.json", "agent"),
+    legacy_settings_at=("config.json", "agent"),
 )
 _IMITATION = dict(
     from_video=True,
     load="worldlab.agents.imitation_agent:load_imitation_policy",
     settings="worldlab.agents.imitation:ImitationConfig",
-    settings_at=("agent.json", "imitation"),
+    legacy_settings_at=(AGENT_FILE, "imitation"),
     evaluate="worldlab.agents.imitation_agent:evaluate_imitation",
 )
 KINDS: dict[str, AgentKind] = {
@@ -119,7 +141,7 @@ KINDS: dict[str, AgentKind] = {
             train="worldlab.agents.vmc:train_requested",
             load="worldlab.agents.vmc:load_vmc_agent",
             settings="worldlab.agents.evolution:VMCAgentConfig",
-            settings_at=("agent.json", None),
+            legacy_settings_at=(AGENT_FILE, None),
         ),
         AgentKind(
             "latent-bc",

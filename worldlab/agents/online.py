@@ -10,7 +10,7 @@ ratio: ``train_ratio`` replayed steps (batch × sequence) per environment step.
 A run directory is a world-model run (``worldlab.load``, ``evaluate``, ``imagine`` and
 ``play`` work on it) plus::
 
-    agent.json     what the agent is (read by ``worldlab agent eval``)
+    agent.json     what the agent is and its settings (read by ``worldlab agent eval``)
     replay/        the replay data, a standard dataset: every finished episode (replay.py)
     eval.jsonl     the learning curve: real-world return and success per evaluation
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldlab.agents.kinds import TrainRequest, agent_kind
+from worldlab.agents.kinds import AGENT_FILE, TrainRequest, agent_kind
 from worldlab.agents.online_agents import load_online_agent
 from worldlab.agents.online_config import (
     REPLAY,
@@ -63,10 +63,16 @@ __all__ = ["OnlineRun", "load_config", "load_online_agent", "train_online", "tra
 class OnlineRun:
     """One online agent run in ``out``; ``run()`` trains it (resuming when it can)."""
 
-    def __init__(self, out: str | Path, config: dict[str, Any], progress: bool = True):
+    def __init__(
+        self,
+        out: str | Path,
+        config: dict[str, Any],
+        settings: OnlineAgentSettings,
+        progress: bool = True,
+    ):
         self.out = Path(out)
         self.config = RunConfig.from_dict(config)
-        settings = OnlineAgentSettings.from_dict(self.config.agent)
+        self.settings = settings
         self.kind = settings.kind
         self.online = settings.online
         self.progress = progress
@@ -155,7 +161,7 @@ class OnlineRun:
         output_dir(self.out, "agent run")
         saved = self.config.to_dict()
         save_config(self.out / "config.json", saved)
-        write_json(self.out / "agent.json", online_agent_card(saved))
+        write_json(self.out / AGENT_FILE, online_agent_card(saved, self.settings))
         if checkpoint_dirs(self.out):
             self.restore()
         else:  # a run that died before its first checkpoint starts over, data and logs too
@@ -328,10 +334,10 @@ def train_online(
 ) -> dict[str, Any]:
     """Python API of ``worldlab agent train dreamer|mpc``: train (or resume) an online agent
     with a world model of ``family`` (a resumed run keeps its own)."""
-    config = online_run_config(
+    config, settings = online_run_config(
         agent, env, steps, out, preset, overrides, env_kwargs, resume, family
     )
-    return OnlineRun(out, config, progress).run()
+    return OnlineRun(out, config, settings, progress).run()
 
 
 def train_requested(kind: str, request: TrainRequest) -> dict[str, Any] | None:

@@ -1,8 +1,10 @@
 """The config of an online agent run (``agent train dreamer|mpc``): building it, resuming it.
 
-An online run is a world-model run whose ``config.json`` has one more section, ``agent``:
-the kind and its settings (``online``, ``behavior``, ``planner``), see
-``OnlineAgentSettings``. Its ``data`` section points at the run's own ``replay/``.
+An online run is a world-model run (``config.json``, whose ``data`` section points at
+the run's own ``replay/``) plus the agent's card, ``agent.json``, which keeps the kind's
+settings (``online``, ``behavior``, ``planner``; see ``OnlineAgentSettings``) under
+``"settings"``, as every agent kind does. Runs written before kept them in
+``config.json["agent"]``: they load and resume, and a resumed one is rewritten the new way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from worldlab.agents.behavior import BehaviorConfig
-from worldlab.agents.kinds import online_kinds
+from worldlab.agents.kinds import SETTINGS_KEY, agent_kind, online_kinds
 from worldlab.agents.planning import PlannerConfig
 from worldlab.errors import WorldlabError
 from worldlab.train.checkpoint import checkpoint_dirs
@@ -65,8 +67,9 @@ class OnlineConfig:
 
 @dataclasses.dataclass
 class OnlineAgentSettings:
-    """``config.json["agent"]`` of an online run: the kind and its three sections (both
-    kinds keep all three, so ``--set behavior.X`` is accepted by an MPC run too)."""
+    """An online run's settings (``agent.json["settings"]``): the kind and its three
+    sections (both kinds keep all three, so ``--set behavior.X`` is accepted by an MPC run
+    too)."""
 
     kind: str
     online: OnlineConfig
@@ -97,8 +100,9 @@ def new_online_config(
     overrides: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
     family: str = "rssm",
-) -> dict[str, Any]:
-    """The resolved config of a new online run: world model, training, behaviour, loop."""
+) -> tuple[dict[str, Any], OnlineAgentSettings]:
+    """The resolved config of a new online run (world model, training, data) and its
+    agent's settings (behaviour, planner, loop)."""
     if agent not in online_kinds():
         kinds = ", ".join(online_kinds())
         raise WorldlabError(f"online agent must be one of {kinds}, got '{agent}'")
@@ -124,7 +128,7 @@ def new_online_config(
     world = make_env(env_id, size=online.size, **(env_kwargs or {}))  # for its action space
     spec = action_spec(world.action_space)
     world.close()
-    return {
+    config = {
         "family": family,
         "preset": preset,
         "model": to_dict(model_config),
@@ -136,18 +140,20 @@ def new_online_config(
             "obs_shape": [online.size, online.size, 3],
             "action": spec,
         },
-        "agent": settings.to_dict(),
     }
+    return config, settings
 
 
-def online_agent_card(config: dict[str, Any]) -> dict[str, Any]:
-    """The run's ``agent.json``: its kind and world; the world model is the run itself."""
+def online_agent_card(config: dict[str, Any], settings: OnlineAgentSettings) -> dict[str, Any]:
+    """The run's ``agent.json``: its kind, world and settings; the world model is the run
+    itself."""
     data = config["data"]
     return {
-        "agent": config["agent"]["kind"],
+        "agent": settings.kind,
         "env_id": data["env_id"],
         "env_kwargs": data["env_kwargs"],
         "world_model": ".",
+        SETTINGS_KEY: settings.to_dict(),
     }
 
 
@@ -161,9 +167,10 @@ def online_run_config(
     env_kwargs: dict[str, Any] | None = None,
     resume: bool = False,
     family: str = "rssm",
-) -> dict[str, Any]:
-    """The config to run: a new run's, or the saved one of the run in ``out`` (with
-    ``resume``), given the command line (``steps`` may grow; see ``resume_online_config``)."""
+) -> tuple[dict[str, Any], OnlineAgentSettings]:
+    """The config and agent settings to run: a new run's, or the saved ones of the run in
+    ``out`` (with ``resume``), given the command line (``steps`` may grow; see
+    ``resume_online_config``)."""
     out = Path(out)
     if not checkpoint_dirs(out):
         return new_online_config(agent, env, steps, preset, overrides, env_kwargs, family)
@@ -173,25 +180,28 @@ def online_run_config(
             "or choose another --out"
         )
     config = load_config(out)
-    saved = config.get("agent", {})
+    config.pop("agent", None)  # where runs written before agent.json["settings"] kept them
+    saved = agent_kind(agent).saved_settings(out)
     if saved.get("kind") != agent:
         raise WorldlabError(f"--resume: '{out}' is a '{saved.get('kind')}' run, not '{agent}'")
-    resume_online_config(config, env, preset, overrides or {}, env_kwargs)
-    config["agent"]["online"]["steps"] = steps
-    return config
+    resume_online_config(config, saved, env, preset, overrides or {}, env_kwargs)
+    saved["online"]["steps"] = steps
+    return config, OnlineAgentSettings.from_dict(saved)
 
 
 def resume_online_config(
     config: dict[str, Any],
+    settings: dict[str, Any],
     env: str,
     preset: str | None,
     overrides: dict[str, Any],
     env_kwargs: dict[str, Any] | None,
 ) -> list[str]:
-    """Apply the command line of a resumed run to its saved ``config``: settings that only
-    change how it proceeds are taken, anything that would change what it learns is refused
-    (rather than silently ignored)."""
-    sections = {**config, **config["agent"]}  # online, behavior and planner live under agent
+    """Apply the command line of a resumed run to its saved ``config`` and agent
+    ``settings`` (``OnlineAgentSettings.to_dict()``): settings that only change how it
+    proceeds are taken, anything that would change what it learns is refused (rather than
+    silently ignored)."""
+    sections = {**config, **settings}  # online, behavior and planner are the agent's
     implied = {}
     if preset is not None:
         implied["preset"] = preset

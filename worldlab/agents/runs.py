@@ -12,12 +12,10 @@ from typing import Any
 
 import torch
 
-from worldlab.agents.kinds import KINDS, AgentKind
+from worldlab.agents.kinds import AGENT_FILE, KINDS, AgentKind
 from worldlab.agents.rollout import LoadedAgent, play_agent
 from worldlab.data.episode import read_json
 from worldlab.errors import WorldlabError
-
-AGENT_FILE = "agent.json"
 
 
 def agent_card(run: str | Path) -> dict[str, Any]:

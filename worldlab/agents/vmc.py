@@ -27,7 +27,7 @@ from worldlab.agents.evolution import (  # noqa: F401  (the controller's public 
     split_overrides,
     vmc_agent_config,
 )
-from worldlab.agents.kinds import TrainRequest
+from worldlab.agents.kinds import AGENT_FILE, SETTINGS_KEY, TrainRequest
 from worldlab.agents.rollout import LoadedAgent, Policy, play_agent, play_in_world
 from worldlab.data import EpisodeDataset, collect
 from worldlab.data.episode import read_json, write_json
@@ -35,7 +35,7 @@ from worldlab.errors import WorldlabError
 from worldlab.models import WorldModel
 from worldlab.paths import output_dir
 
-AGENT_FILE, CONTROLLER_FILE, EVAL_FILE = "agent.json", "controller.npz", "eval.json"
+CONTROLLER_FILE, EVAL_FILE = "controller.npz", "eval.json"
 DATA_DIR, MODEL_DIR = "data", "world_model"
 
 
@@ -200,7 +200,7 @@ def train_vmc_agent(
             "seed": seed,
             "preset": preset,
             "overrides": overrides or {},
-            **dataclasses.asdict(config),
+            SETTINGS_KEY: dataclasses.asdict(config),
             "controller_parameters": int(controller.weight.size + controller.bias.size),
             "dream_fitness": history,
             "dream_final": final,

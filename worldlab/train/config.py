@@ -187,7 +187,8 @@ def apply_resume(
     return the notes.
 
     ``saved`` maps section names to dicts: a run's config, or a view of it with more
-    sections (an online run's agent settings live under ``config["agent"]``).
+    sections (an online run's config beside its agent's settings: ``online``, ``behavior``,
+    ``planner``).
     """
     explicit = {**overrides, **(implied or {})}
     notes = check_resume(saved, explicit, resumable)

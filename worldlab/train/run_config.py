@@ -9,8 +9,12 @@ training::
      "model": {...the family's Config...}, "train": {...TrainConfig...},
      "data": {"path": ..., "env_id": ..., "env_kwargs": {...}, "obs_shape": [...],
               "action": {...}},
-     "runtime": {...what "auto" resolved to, written by training...},
-     "agent": {...an online agent's settings, only in agent runs...}}
+     "runtime": {...what "auto" resolved to, written by training...}}
+
+An online agent run keeps its agent's settings in its ``agent.json``. The ``"agent"``
+section that older online runs have here is not read, but kept when the file is written
+again (``worldlab.agents.kinds`` reads it for those runs), as is any other section this
+version does not know.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ class DataConfig:
     action: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+_SECTIONS = ("family", "preset", "model", "train", "data", "runtime")
+
+
 @dataclasses.dataclass
 class RunConfig:
     family: str
@@ -44,8 +51,9 @@ class RunConfig:
     # What "auto" resolved to on the machine that last trained the run (device, precision,
     # processes); written by ``Trainer.fit``, None before.
     runtime: dict[str, Any] | None = None
-    # An online agent run's settings (``OnlineAgentSettings.to_dict()``); None otherwise.
-    agent: dict[str, Any] | None = None
+    # Sections this version does not read, kept as they were (e.g. an older online run's
+    # "agent"), so rewriting config.json loses nothing.
+    other: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> RunConfig:
@@ -66,7 +74,7 @@ class RunConfig:
                 train=TrainConfig(**config["train"]),
                 data=DataConfig(**config["data"]),
                 runtime=config.get("runtime"),
-                agent=config.get("agent"),
+                other={k: v for k, v in config.items() if k not in _SECTIONS},
             )
         except TypeError as error:  # an unknown field
             raise WorldlabError(
@@ -85,8 +93,7 @@ class RunConfig:
         }
         if self.runtime is not None:
             config["runtime"] = dict(self.runtime)
-        if self.agent is not None:
-            config["agent"] = self.agent
+        config.update(self.other)
         return config
 
     def build_model(self):
