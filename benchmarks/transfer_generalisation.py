@@ -16,6 +16,10 @@ Every step is a folder under ``--out`` and is skipped when done, so the script r
 Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
 
     python benchmarks/transfer_generalisation.py --out bench/transfer --model-minutes 25
+
+``--conditions`` runs some of them (without ``flat + transfer`` no model is trained), and
+``--mixed-looks noise/flat flat/noise`` also plays each policy in looks that take the
+scene of one skin and the object colours of another: which half of a look it fails on.
 """
 
 from __future__ import annotations
@@ -89,11 +93,12 @@ def jitter(source: Path, out: Path, copies: int, seed: int = 0) -> Path:
 
 def prepare(args, out: Path) -> dict[str, Path]:
     data = {}
-    if not (out / "mix" / "manifest.json").exists():
-        collect(out=out / "mix", episodes=args.mix_episodes, skins=list(TRAIN_SKINS),
-                policy="brownian", max_steps=STEPS, **COMMON)  # fmt: skip
     model = Path(args.model) if args.model else out / "transfer_model"
-    if not (model / "config.json").exists():
+    transferring = "flat + transfer" in args.conditions
+    if transferring and not (model / "config.json").exists():
+        if not (out / "mix" / "manifest.json").exists():
+            collect(out=out / "mix", episodes=args.mix_episodes, skins=list(TRAIN_SKINS),
+                    policy="brownian", max_steps=STEPS, **COMMON)  # fmt: skip
         overrides = {
             "model.controls": ["edge", "seg"], "model.styles": len(TRAIN_SKINS) + 3,
             "model.first_frame_dropout": 0.1, "train.steps": 1_000_000,
@@ -115,7 +120,11 @@ def prepare(args, out: Path) -> dict[str, Path]:
         rendered.append(folder)
     data["flat"] = flat
     data["flat + simulator"] = merge([flat, *rendered], out / "expert_simulator")
-    data["flat + jitter"] = jitter(flat, out / "expert_jitter", len(OTHER_SKINS))
+    if "flat + jitter" in args.conditions:
+        data["flat + jitter"] = jitter(flat, out / "expert_jitter", len(OTHER_SKINS))
+    data["rendered"] = dict(zip(OTHER_SKINS, rendered, strict=True))
+    if not transferring:
+        return data
     augmented = out / "expert_transfer"
     if not (augmented / "augment.json").exists():
         started = time.time()
@@ -123,7 +132,6 @@ def prepare(args, out: Path) -> dict[str, Path]:
                 OTHER_SKINS, run=model)  # fmt: skip
         (out / "augment_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
     data["flat + transfer"] = augmented
-    data["rendered"] = dict(zip(OTHER_SKINS, rendered, strict=True))
     return data
 
 
@@ -171,38 +179,61 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
 def eval_skins(args) -> tuple[str, ...]:
     """Where policies are played: the training look and the held-out ones (and the other
     training looks with ``--eval-train-skins``)."""
-    return ("flat", *(OTHER_SKINS if args.eval_train_skins else ()), *HELD_OUT_SKINS)
+    trained = OTHER_SKINS if args.eval_train_skins else ()
+    return ("flat", *trained, *HELD_OUT_SKINS, *args.mixed_looks)
 
 
 def policies(args, out: Path, data: dict) -> list[dict]:
     rows = []
-    for condition in CONDITIONS:
+    for condition in args.conditions:
         for seed in args.seeds:
             run = out / "bc" / f"{condition.replace(' + ', '_')}_s{seed}"
             result_file = run / "eval.json"
-            if not result_file.exists():
+            if result_file.exists():
+                record = json.loads(result_file.read_text())
+            else:
                 config = ImitationConfig(updates=args.updates, lr=args.lr, seed=seed)
                 card = train_bc(data[condition], None, run, config, progress=False)
-                skins = {}
-                for skin in eval_skins(args):
+                record = {"condition": condition, "seed": seed, "skins": {},
+                          "transitions": card["training"]["transitions"]}  # fmt: skip
+            for skin in eval_skins(args):  # looks asked for since, too
+                if skin not in record["skins"]:
                     result = evaluate_imitation(
                         run, args.episodes, EVAL_SEED, STEPS, progress=False,
                         env_kwargs={"skin": skin},
                     )  # fmt: skip
-                    skins[skin] = {
+                    record["skins"][skin] = {
                         "success": result["success_rate"], "return": result["mean_return"]
                     }  # fmt: skip
-                record = {"condition": condition, "seed": seed, "skins": skins,
-                          "transitions": card["training"]["transitions"]}  # fmt: skip
-                result_file.write_text(json.dumps(record, indent=2))
-            rows.append(json.loads(result_file.read_text()))
+                    result_file.write_text(json.dumps(record, indent=2))
+            rows.append(record)
     return rows
+
+
+def quality_table(quality_rows: dict) -> list[str]:
+    """Markdown lines of the transfer quality per target skin (none without a transfer)."""
+    if not quality_rows:
+        return []
+    lines = ["", "Transfer quality (8 flat episodes re-rendered vs the simulator's render):", "",
+             "| target skin | PSNR (input) | edge F1 (simulator) | seg IoU (input / simulator) "
+             "| flicker (simulator) | style FD: transfer / input / simulator |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for skin, q in quality_rows.items():
+        fd = q["style_fd"]
+        lines.append(
+            f"| {skin} | {q['psnr']:.2f} ({q['psnr_input']:.2f}) | {q['edge_f1']:.3f} "
+            f"({q['edge_f1_simulator']:.3f}) | {q['seg_iou']:.3f} ({q['seg_iou_input']:.3f} / "
+            f"{q['seg_iou_simulator']:.3f}) | {q['flicker']:.2f} ({q['flicker_simulator']:.2f}) "
+            f"| {fd['transfer']:.1f} / {fd['input']:.1f} / {fd['simulator (other episodes)']:.1f} |"
+        )
+    return lines
 
 
 def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
     groups = {"flat": ["flat"], "train skins": OTHER_SKINS, "held-out skins": list(HELD_OUT_SKINS)}
     if not args.eval_train_skins:
         del groups["train skins"]
+    singles = [*HELD_OUT_SKINS, *args.mixed_looks]
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
         f"{args.expert_steps} steps; BC {args.updates} updates at lr {args.lr:g}; "
@@ -212,30 +243,19 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
         "| training data | transitions | "
         + " | ".join(groups)
         + " | "
-        + " | ".join(HELD_OUT_SKINS)
+        + " | ".join(singles)
         + " |",
-        "|---" * (2 + len(groups) + len(HELD_OUT_SKINS)) + "|",
+        "|---" * (2 + len(groups) + len(singles)) + "|",
     ]
-    for condition in CONDITIONS:
+    for condition in args.conditions:
         mine = [r for r in rows if r["condition"] == condition]
         cells = []
-        for skins in [*groups.values(), *[[s] for s in HELD_OUT_SKINS]]:
+        for skins in [*groups.values(), *[[s] for s in singles]]:
             per_seed = [np.mean([r["skins"][s]["success"] for s in skins]) for r in mine]
             mean, half = mean_ci(np.array(per_seed) * 100)
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
         lines.append(f"| {condition} | {mine[0]['transitions']} | " + " | ".join(cells) + " |")
-    lines += ["", "Transfer quality (8 flat episodes re-rendered vs the simulator's render):", "",
-              "| target skin | PSNR (input) | edge F1 (simulator) | seg IoU (input / simulator) "
-              "| flicker (simulator) | style FD: transfer / input / simulator |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
-    for skin, q in quality_rows.items():
-        fd = q["style_fd"]
-        lines.append(
-            f"| {skin} | {q['psnr']:.2f} ({q['psnr_input']:.2f}) | {q['edge_f1']:.3f} "
-            f"({q['edge_f1_simulator']:.3f}) | {q['seg_iou']:.3f} ({q['seg_iou_input']:.3f} / "
-            f"{q['seg_iou_simulator']:.3f}) | {q['flicker']:.2f} ({q['flicker_simulator']:.2f}) "
-            f"| {fd['transfer']:.1f} / {fd['input']:.1f} / {fd['simulator (other episodes)']:.1f} |"
-        )
+    lines += quality_table(quality_rows)
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
@@ -254,16 +274,21 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-train-skins", action="store_true", help="also play in those")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
+    parser.add_argument(
+        "--mixed-looks", nargs="+", default=[], metavar="SCENE/OBJECTS",
+        help="also play in looks mixing two skins (e.g. noise/flat: noise's scene, flat's objects)",
+    )  # fmt: skip
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = prepare(args, out)
     quality_file = out / "quality.json"
-    if not quality_file.exists():
+    if "flat + transfer" in args.conditions and not quality_file.exists():
         count = min(8, args.expert_episodes // 2)
         found = transfer_quality(data["model"], data["flat"], data["rendered"], count)
         quality_file.write_text(json.dumps(found, indent=2))
-    quality_rows = json.loads(quality_file.read_text())
+    quality_rows = json.loads(quality_file.read_text()) if quality_file.exists() else {}
     rows = policies(args, out, data)
     (out / "results.json").write_text(json.dumps({"rows": rows, "quality": quality_rows}, indent=2))
     print(table(rows, quality_rows, out, args))

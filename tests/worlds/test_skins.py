@@ -71,6 +71,29 @@ def test_skin_keyword_reaches_the_env_through_make():
     assert gymnasium.make("worldlab/Bounce-v0", skin="night").unwrapped.skin == "night"
 
 
+def test_a_mixed_look_takes_the_scene_of_one_skin_and_the_objects_of_another():
+    def frame(skin):
+        return ReachEnv(size=32, skin=skin).reset(seed=3)[0]
+
+    def colours(frame):
+        return {tuple(pixel) for pixel in frame.reshape(-1, 3)}
+
+    noise, flat, mixed = frame("noise"), frame("flat"), frame("noise/flat")
+    # Flat's agent and target colours appear in the mix, noise's recoloured ones do not.
+    agent_flat = tuple(ReachEnv(size=32)._agent_colour)
+    agent_noise = tuple(ReachEnv(size=32, skin="noise")._agent_colour)
+    assert agent_flat in colours(mixed) and agent_noise not in colours(mixed)
+    assert agent_noise in colours(noise) and agent_flat != agent_noise
+    # The background is noise's: where neither object is drawn, the mix equals noise.
+    same = (mixed == noise).all(-1)
+    assert same.mean() > 0.8 and not (mixed == flat).all(-1).mean() > 0.5
+    # A mixed look is for playing in: it has no id, so no dataset can record it.
+    with pytest.raises(WorldlabError, match="mixed look .* has no id"):
+        skin_id("noise/flat")
+    with pytest.raises(WorldlabError, match="unknown skin 'sepia'"):
+        ReachEnv(skin="noise/sepia")
+
+
 # -- drawing, not physics -------------------------------------------------------------
 
 

@@ -12,6 +12,10 @@ datasets as ``style``) is its position and must never change.
 
 Worlds with skins (``skin="..."``, ``set_skin``, ``controls()``): ``SKINNED_WORLDS``.
 
+A mixed look, ``"SCENE/OBJECTS"`` (e.g. ``"noise/flat"``), draws the background and
+distractors of skin SCENE with the object colours of skin OBJECTS. It probes which half of
+a look a policy fails on; it has no id, so worlds draw it but datasets cannot record it.
+
 Skin randomness (pattern offsets, noise, distractor placement) comes from ``skin_rng``,
 seeded from the episode's reset seed and never from the world's ``np_random``, so
 drawing cannot shift the physics' random stream.
@@ -20,6 +24,7 @@ drawing cannot shift the physics' random stream.
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +90,11 @@ _SKIN_STREAM = 0x5C1E  # keeps skin_rng(seed) apart from the physics' np_random(
 def skin_id(name: str) -> int:
     """The stable id of skin ``name`` (its position in ``SKINS``)."""
     get_skin(name)
+    if name not in SKIN_NAMES:
+        raise WorldlabError(
+            f"{name!r} is a mixed look (SCENE/OBJECTS) and has no id: play or evaluate in "
+            f"it, but collect, transfer and augment with one of {', '.join(SKIN_NAMES)}"
+        )
     return SKIN_NAMES.index(name)
 
 
@@ -96,11 +106,22 @@ def skin_name(index: int) -> str:
 
 
 def get_skin(name: str) -> Skin:
-    """The skin called ``name``; an unknown name is an error that lists the valid ones."""
+    """The skin called ``name``, or the mixed look ``"SCENE/OBJECTS"``; an unknown name is
+    an error that lists the valid ones."""
+    if name.count("/") == 1:
+        scene, objects = (get_skin(part) for part in name.split("/"))
+        return dataclasses.replace(
+            scene,
+            hue_shift=objects.hue_shift,
+            saturation=objects.saturation,
+            brightness=objects.brightness,
+            tint=objects.tint,
+        )
     if name not in SKINS:
         raise WorldlabError(
             f"unknown skin {name!r}: choose one of {', '.join(SKIN_NAMES)} "
-            f"(train: {', '.join(TRAIN_SKINS)}; held out: {', '.join(HELD_OUT_SKINS)})"
+            f"(train: {', '.join(TRAIN_SKINS)}; held out: {', '.join(HELD_OUT_SKINS)}), "
+            "or mix two as SCENE/OBJECTS"
         )
     return SKINS[name]
 
