@@ -1,14 +1,16 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from worldlab.agents.rollout import play_in_world
-from worldlab.agents.runs import read_agent_settings
+from worldlab.agents.runs import evaluate_agent, read_agent_settings
 from worldlab.agents.vmc import (
     LinearController,
     VMCAgentConfig,
+    controller_shape,
     dream_fitness,
     evolve_controller,
     load_vmc_agent,
@@ -121,6 +123,12 @@ def test_unknown_settings_are_clear_errors():
         agent_config({"population": 1})
     with pytest.raises(WorldlabError, match="collect_policy"):
         agent_config({"collect_policy": "greedy"})
+    with pytest.raises(WorldlabError, match="fitness must be one of dream, real"):
+        agent_config({"fitness": "imagined"})
+    with pytest.raises(WorldlabError, match="inputs must be 'zh'"):
+        agent_config({"inputs": "h"})
+    with pytest.raises(WorldlabError, match="needs a vmc world model"):
+        controller_shape(TargetModel(), "z")
 
 
 def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
@@ -147,7 +155,7 @@ def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
     agent = json.loads((out / "agent.json").read_text())
     assert agent["agent"] == "vmc" and agent["env_id"] == "worldlab/Reach-v0"
     assert agent["world_model"] == "world_model" and agent["controller"] == "controller.npz"
-    assert len(agent["dream_fitness"]) == 2 and agent["settings"]["population"] == 4
+    assert len(agent["fitness"]) == 2 and agent["settings"]["population"] == 4
     assert (out / "controller.npz").exists() and agent["env_steps"] >= 60
     assert read_agent_settings(out).population == 4
     # Cards written before "settings" kept the settings at their top level: still read.
@@ -167,6 +175,24 @@ def test_train_vmc_agent_end_to_end_and_rerun(tmp_path):
     )
     assert again["stages"] == {"world_model": "skipped", "controller": "skipped", "eval": "skipped"}
     assert again["eval"]["returns"] == evaluation["returns"]
+
+    # The paper's CarRacing set-up on the same data and model: C scored in real episodes,
+    # and C reading V's z alone (the paper's ablation).
+    real = tmp_path / "real"
+    for stage in ("data", "world_model"):
+        shutil.copytree(out / stage, real / stage)
+    found = train_vmc_agent(
+        "reach", 60, real, preset="tiny", overrides=overrides, progress=False,
+        **{**settings, "fitness": "real", "inputs": "z", "horizon": 7},
+    )  # fmt: skip
+    assert found["stages"]["controller"] == "evolved"
+    card = found["agent"]
+    # 4 candidates × 2 generations, then CMA-ES's mean and the best candidate, 2 rollouts
+    # each, every episode cut at 7 steps.
+    assert card["search_env_steps"] == (4 * 2 + 2) * 2 * 7
+    z_dims = model.z_dims
+    assert LinearController.load(real / "controller.npz").weight.shape == (2, z_dims)
+    assert len(evaluate_agent(real, 1, progress=False)["returns"]) == 1
 
 
 def test_load_agent_needs_an_agent_run(tmp_path):

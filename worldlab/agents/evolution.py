@@ -2,10 +2,14 @@
 
 Ha & Schmidhuber (2018) keep the controller tiny, ``a = W [z, h] + b`` (867 parameters on
 CarRacing), so that a black-box evolution strategy can train it: each CMA-ES candidate is
-scored by its mean return over rollouts, here rollouts *inside the model*
-(``DreamEnv``), and the best controller then acts in the real world through the model's
-filtered state (``play_in_world``). The whole population is scored in one batched
-``DreamEnv`` of ``population × rollouts`` imagined episodes.
+scored by its mean return over rollouts. By default the rollouts run *inside the model*
+(``DreamEnv``, as the paper's VizDoom agent learned), the whole population in one batched
+``DreamEnv`` of ``population × rollouts`` imagined episodes; with ``fitness="real"`` they
+are real episodes, as the paper's CarRacing agent learned. Either way the controller then
+acts in the real world through the model's filtered state (``play_in_world``).
+
+``inputs="z"`` gives C only V's latent, not M's hidden state: "C on V alone", the paper's
+ablation (and ctallec's reimplementation's finding that an untrained M scores as well).
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ import numpy as np
 import torch
 
 from worldlab.agents.dream_env import DreamEnv
-from worldlab.agents.rollout import Policy
+from worldlab.agents.rollout import Policy, play_in_world
 from worldlab.data import EpisodeDataset
 from worldlab.data.episode import atomic_write_bytes
 from worldlab.data.policies import POLICIES
 from worldlab.errors import WorldlabError
 from worldlab.models import WorldModel
 from worldlab.progress import progress_bar
+
+FITNESS = ("dream", "real")
+INPUTS = ("zh", "z")
 
 
 @dataclasses.dataclass
@@ -39,8 +46,10 @@ class VMCAgentConfig:
     population: int = 64
     sigma0: float = 0.1
     generations: int = 50
-    rollouts: int = 16  # dream rollouts per candidate; fitness = their mean return
-    horizon: int = 100  # imagined steps per rollout
+    rollouts: int = 16  # rollouts per candidate; fitness = their mean return
+    horizon: int = 100  # steps per rollout (imagined, or real with fitness="real")
+    fitness: str = "dream"  # where candidates are scored: "dream" or "real" (paper's CarRacing)
+    inputs: str = "zh"  # what C reads: "zh" (V's z and M's h, the paper) or "z" (V alone)
     context: int = 5  # real frames the model observes before each dream starts
     temperature: float | None = None  # τ while dreaming; None keeps the model's own
     continue_threshold: float = 0.5  # a dream episode ends when p(continue) falls below
@@ -67,6 +76,13 @@ class VMCAgentConfig:
             )
         if self.sigma0 <= 0:
             raise WorldlabError(f"sigma0 must be > 0, got {self.sigma0}")
+        if self.fitness not in FITNESS:
+            choices = ", ".join(FITNESS)
+            raise WorldlabError(f"fitness must be one of {choices}, got '{self.fitness}'")
+        if self.inputs not in INPUTS:
+            raise WorldlabError(
+                f"inputs must be 'zh' (V's z and M's h) or 'z' (V alone), got '{self.inputs}'"
+            )
 
 
 def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,7 +115,8 @@ def vmc_agent_config(settings: dict[str, Any]) -> VMCAgentConfig:
 # -- the controller ------------------------------------------------------------------
 @dataclasses.dataclass
 class LinearController:
-    """``a = tanh(W f + b)`` (continuous) or ``argmax(W f + b)`` (discrete), ``f = [z, h]``."""
+    """``a = tanh(W f + b)`` (continuous) or ``argmax(W f + b)`` (discrete), ``f = [z, h]``,
+    or ``f = z`` alone: C reads the first ``W.shape[1]`` of the model's features."""
 
     weight: np.ndarray  # [A, F]
     bias: np.ndarray  # [A]
@@ -117,10 +134,10 @@ class LinearController:
         return cls(weight, vector[outputs * features :].copy(), kind)
 
     def act(self, features: torch.Tensor) -> torch.Tensor:
-        """``features [N, F]`` → actions ``[N, A]`` float32 in [-1, 1] or ``[N]`` int64."""
+        """``features [N, ≥F]`` → actions ``[N, A]`` float32 in [-1, 1] or ``[N]`` int64."""
         weight = torch.as_tensor(self.weight, device=features.device)
         bias = torch.as_tensor(self.bias, device=features.device)
-        return _squash(features.float() @ weight.T + bias, self.kind)
+        return _squash(features[:, : weight.shape[1]].float() @ weight.T + bias, self.kind)
 
     def save(self, path: Path) -> None:
         """Write atomically as ``.npz`` (weight, bias, kind)."""
@@ -141,15 +158,22 @@ def _squash(logits: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.tanh(logits) if kind == "continuous" else logits.argmax(-1)
 
 
-def controller_shape(model: WorldModel) -> tuple[int, int, str]:
-    """``(features, outputs, kind)`` of a controller for ``model``."""
+def controller_shape(model: WorldModel, inputs: str = "zh") -> tuple[int, int, str]:
+    """``(features, outputs, kind)`` of a controller for ``model`` reading ``inputs``."""
     spec = model.action_spec
     if spec.kind == "none":
         raise WorldlabError(
             "this world model was trained without actions: a controller has nothing to drive"
         )
     outputs = spec.n if spec.kind == "discrete" else spec.dims
-    return model.feature_dims, outputs, spec.kind
+    if inputs == "zh":
+        return model.feature_dims, outputs, spec.kind
+    z_dims = getattr(model, "z_dims", None)  # V's part of the features, which comes first
+    if z_dims is None:
+        raise WorldlabError(
+            f"inputs='z' (C on V alone) needs a vmc world model, not {type(model).__name__}"
+        )
+    return z_dims, outputs, spec.kind
 
 
 def controller_policy(model: WorldModel, controller: LinearController) -> Policy:
@@ -192,7 +216,7 @@ def dream_fitness(
     All ``K × rollouts`` imagined episodes run as one batched ``DreamEnv``; an episode's
     return stops accumulating when it terminates or reaches ``config.horizon`` steps.
     """
-    features, outputs, kind = controller_shape(model)
+    features, outputs, kind = controller_shape(model, config.inputs)
     rollouts = rollouts or config.rollouts
     count = len(candidates)
     params = torch.as_tensor(np.asarray(candidates), dtype=torch.float32)
@@ -212,7 +236,7 @@ def dream_fitness(
         totals = np.zeros(count * rollouts)
         running = np.ones(count * rollouts, bool)
         for _ in range(config.horizon):
-            grouped = torch.from_numpy(obs).reshape(count, rollouts, features)
+            grouped = torch.from_numpy(obs).reshape(count, rollouts, -1)[..., :features]
             logits = torch.einsum("krf,kaf->kra", grouped, weight) + bias
             actions = _squash(logits, kind).flatten(0, 1)  # [K·R, A] or [K·R]
             obs, reward, terminated, truncated, _ = env.step(actions.numpy())
@@ -221,6 +245,38 @@ def dream_fitness(
             if not running.any():
                 break
     return totals.reshape(count, rollouts).mean(1)
+
+
+@torch.no_grad()
+def real_fitness(
+    model: WorldModel,
+    candidates: np.ndarray,
+    config: VMCAgentConfig,
+    seed: int,
+    rollouts: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Mean real return of each controller in ``candidates [K, D]`` over ``rollouts``
+    episodes of at most ``config.horizon`` steps (the same seeds for every candidate),
+    acting through the model's filtered state: ``([K], real steps played)``."""
+    features, outputs, kind = controller_shape(model, config.inputs)
+    rollouts = rollouts or config.rollouts
+    scores, steps = [], 0
+    for vector in candidates:
+        controller = LinearController.from_vector(vector, features, outputs, kind)
+        result = play_in_world(
+            model, controller_policy(model, controller), episodes=rollouts, seed=seed,
+            max_steps=config.horizon, progress=False,
+        )  # fmt: skip
+        scores.append(result["mean_return"])
+        steps += int(sum(result["lengths"]))
+    return np.array(scores), steps
+
+
+def _fitness(model, dataset, candidates, config, seed, rollouts=None) -> tuple[np.ndarray, int]:
+    """``config.fitness``'s scores of ``candidates`` and the real steps that cost."""
+    if config.fitness == "real":
+        return real_fitness(model, candidates, config, seed, rollouts)
+    return dream_fitness(model, dataset, candidates, config, seed, rollouts), 0
 
 
 def _generation_seed(seed: int, generation: int) -> int:
@@ -234,29 +290,34 @@ def evolve_controller(
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[LinearController, list[dict[str, float]], dict[str, Any]]:
-    """Run CMA-ES on the controller's parameters with dream returns as fitness.
+    """Run CMA-ES on the controller's parameters with dream (or, with ``fitness="real"``,
+    real) returns as fitness.
 
     Returns the chosen controller, one record per generation (best and mean fitness of
-    the population, CMA-ES's step size) and the final choice: CMA-ES's mean or the best
-    candidate ever seen, whichever scores higher on ``final_rollouts`` fresh dreams (a
-    single candidate's best score is optimistic: it was the luckiest of many).
+    the population, CMA-ES's step size, real steps played so far) and the final choice:
+    CMA-ES's mean or the best candidate ever seen, whichever scores higher on
+    ``final_rollouts`` fresh rollouts (a single candidate's best score is optimistic: it
+    was the luckiest of many).
     """
-    features, outputs, kind = controller_shape(model)
+    features, outputs, kind = controller_shape(model, config.inputs)
     dims = LinearController.size(features, outputs)
     # cma reads seed 0 as "seed from the clock": shift by one to stay reproducible.
     options = {"popsize": config.population, "seed": seed + 1, "verbose": -9}
     strategy = cma.CMAEvolutionStrategy(np.zeros(dims), config.sigma0, options)
     history: list[dict[str, float]] = []
     best_vector, best_fitness = np.zeros(dims), -math.inf
+    where = "in the dream" if config.fitness == "dream" else "in the real world"
+    real_steps = 0
     with progress_bar(progress, extra="{task.fields[status]}") as bar:
         task = bar.add_task(
-            "evolve C in the dream", total=config.generations, unit="generations", status=""
+            f"evolve C {where}", total=config.generations, unit="generations", status=""
         )
         for generation in range(config.generations):
             candidates = np.asarray(strategy.ask())
-            fitness = dream_fitness(
+            fitness, steps = _fitness(
                 model, dataset, candidates, config, _generation_seed(seed, generation)
             )
+            real_steps += steps
             strategy.tell(list(candidates), (-fitness).tolist())  # cma minimises
             if fitness.max() > best_fitness:
                 best_fitness, best_vector = float(fitness.max()), candidates[fitness.argmax()]
@@ -265,13 +326,14 @@ def evolve_controller(
                 "best": float(fitness.max()),
                 "mean": float(fitness.mean()),
                 "sigma": float(strategy.sigma),
+                "real_steps": real_steps,
             }
             history.append(record)
             bar.update(
                 task, advance=1, status=f"best={record['best']:.3g} mean={record['mean']:.3g}"
             )
     finalists = np.stack([strategy.result.xfavorite, best_vector])
-    scores = dream_fitness(
+    scores, steps = _fitness(
         model,
         dataset,
         finalists,
@@ -285,6 +347,7 @@ def evolve_controller(
         "best_candidate_fitness": float(scores[1]),
         "chosen": ("cma_mean", "best_candidate")[choice],
         "rollouts": config.final_rollouts,
+        "real_steps": real_steps + steps,  # played by the search (0 in the dream)
     }
     controller = LinearController.from_vector(finalists[choice], features, outputs, kind)
     return controller, history, final

@@ -27,7 +27,7 @@ from worldlab.agents.evolution import (  # noqa: F401  (the controller's public 
     split_overrides,
     vmc_agent_config,
 )
-from worldlab.agents.kinds import AGENT_FILE, SETTINGS_KEY, TrainRequest
+from worldlab.agents.kinds import AGENT_FILE, KINDS, SETTINGS_KEY, TrainRequest
 from worldlab.agents.rollout import LoadedAgent, Policy, play_agent, play_in_world
 from worldlab.data import EpisodeDataset, collect
 from worldlab.data.episode import read_json, write_json
@@ -140,8 +140,9 @@ def train_vmc_agent(
     **settings: Any,
 ) -> dict[str, Any]:
     """World Models end to end: collect ``steps`` random env steps into ``out/data``, train a
-    ``vmc`` model into ``out/world_model``, evolve C with CMA-ES in its dream
-    (``out/controller.npz``, ``out/agent.json``), then play real episodes (``out/eval.json``).
+    ``vmc`` model into ``out/world_model``, evolve C with CMA-ES in its dream (or, with
+    ``fitness="real"``, in the real world) (``out/controller.npz``, ``out/agent.json``), then
+    play real episodes (``out/eval.json``).
 
     ``preset`` and ``overrides`` (``{"model.z_dims": 16, "train.steps": 2000}``) go to the
     world-model run; ``settings`` are ``VMCAgentConfig`` fields (``population=64,
@@ -202,8 +203,9 @@ def train_vmc_agent(
             "overrides": overrides or {},
             SETTINGS_KEY: dataclasses.asdict(config),
             "controller_parameters": int(controller.weight.size + controller.bias.size),
-            "dream_fitness": history,
-            "dream_final": final,
+            "fitness": history,  # per generation, in the dream or the real world (settings)
+            "final": final,
+            "search_env_steps": final["real_steps"],  # real steps the search played
         }
         write_json(agent_path, agent)
         stages["controller"] = "evolved"
@@ -255,7 +257,8 @@ def load_vmc_agent(run: Path) -> tuple[WorldModel, Policy]:
         raise WorldlabError(f"'{run}' holds a '{agent.get('agent')}' agent, not a vmc agent")
     model = worldlab.load(run / agent["world_model"])
     controller = LinearController.load(run / agent["controller"])
-    features, outputs, kind = controller_shape(model)
+    inputs = KINDS["vmc"].saved_settings(run, agent).get("inputs", "zh")
+    features, outputs, kind = controller_shape(model, inputs)
     if controller.weight.shape != (outputs, features) or controller.kind != kind:
         raise WorldlabError(
             f"controller {run / agent['controller']} has shape {list(controller.weight.shape)} "

@@ -101,6 +101,11 @@ class VMCWorldModel(WorldModel):
     def feature_dims(self) -> int:
         return self.config.z_dims + self.config.lstm_units
 
+    @property
+    def z_dims(self) -> int:
+        """V's part of ``features``, which comes first (a controller on V alone reads it)."""
+        return self.config.z_dims
+
     # -- training --------------------------------------------------------------------
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """V's loss on every frame plus M's losses on V's detached latents (stop-gradient)."""
