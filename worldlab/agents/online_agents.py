@@ -17,12 +17,12 @@ from typing import Any
 import torch
 
 from worldlab.agents.behavior import ActorCritic
-from worldlab.agents.kinds import AGENT_FILE, agent_kind
+from worldlab.agents.kinds import agent_kind
 from worldlab.agents.mpc import make_planner, mpc_policy
 from worldlab.agents.online_config import OnlineAgentSettings
 from worldlab.agents.planning import PlannerConfig
 from worldlab.agents.rollout import LoadedAgent, Policy
-from worldlab.data.episode import read_json
+from worldlab.agents.runs import read_agent_settings
 from worldlab.errors import WorldlabError
 from worldlab.models import WorldModel
 from worldlab.models.state import index_state
@@ -115,9 +115,8 @@ class MPCAgent(OnlineAgent):
 def load_online_agent(run: str | Path, planner: dict[str, Any] | None = None) -> LoadedAgent:
     """``(model, greedy policy, on_episode_start)`` of a Dreamer or MPC run, for ``worldlab
     agent eval``; ``planner`` replaces some of an MPC run's planner settings."""
-    card = read_json(Path(run) / AGENT_FILE, f"'{run}' is not an agent run: no {AGENT_FILE}")
-    kind = agent_kind(card["agent"])
-    settings = kind.read_settings(run, card)
+    settings = read_agent_settings(run)
+    kind = agent_kind(settings.kind)
     agent_class = kind.resolve("online_agent")
     # One verified checkpoint for both: the behaviour must match the world model it acts in.
     model, state = load_with_state(run, with_trainer=agent_class.state_key is not None)

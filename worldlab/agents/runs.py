@@ -38,7 +38,8 @@ def kind_of(run: str | Path) -> AgentKind:
 def read_agent_settings(run: str | Path) -> Any:
     """The settings an agent run was trained with, typed by its kind (``OnlineAgentSettings``,
     ``VMCAgentConfig``, ``ImitationConfig``), wherever the run keeps them."""
-    return kind_of(run).read_settings(run)
+    card = agent_card(run)
+    return KINDS[card["agent"]].read_settings(run, card)
 
 
 def load_agent(run: str | Path, planner: dict[str, Any] | None = None) -> LoadedAgent:

@@ -257,8 +257,8 @@ def load_vmc_agent(run: Path) -> tuple[WorldModel, Policy]:
         raise WorldlabError(f"'{run}' holds a '{agent.get('agent')}' agent, not a vmc agent")
     model = worldlab.load(run / agent["world_model"])
     controller = LinearController.load(run / agent["controller"])
-    inputs = KINDS["vmc"].saved_settings(run, agent).get("inputs", "zh")
-    features, outputs, kind = controller_shape(model, inputs)
+    settings = KINDS["vmc"].read_settings(run, agent)  # older cards: C read [z, h]
+    features, outputs, kind = controller_shape(model, settings.inputs)
     if controller.weight.shape != (outputs, features) or controller.kind != kind:
         raise WorldlabError(
             f"controller {run / agent['controller']} has shape {list(controller.weight.shape)} "

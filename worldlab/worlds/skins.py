@@ -24,8 +24,7 @@ drawing cannot shift the physics' random stream.
 from __future__ import annotations
 
 import colorsys
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -110,7 +109,7 @@ def get_skin(name: str) -> Skin:
     an error that lists the valid ones."""
     if name.count("/") == 1:
         scene, objects = (get_skin(part) for part in name.split("/"))
-        return dataclasses.replace(
+        return replace(
             scene,
             hue_shift=objects.hue_shift,
             saturation=objects.saturation,
