@@ -79,6 +79,19 @@ def test_context_repeats_the_first_frame_of_an_episode_and_never_crosses_it():
     assert not is_first[0, times].any() and (times >= 1).all()
 
 
+def test_targets_see_a_whole_context_unless_their_episode_starts_in_the_window():
+    """Mid-episode, a frame near the window's start would see a repeated frame as context."""
+    model = tiny_model(context_frames=3)  # tiny: 2 targets per window
+    is_first = torch.zeros(200, 6, dtype=torch.bool)
+    is_first[100:, 1] = True  # the second half: an episode starts at frame 1
+    rows, times = model._pick_targets(is_first)
+    mid, started = times[rows < 100], times[rows >= 100]
+    assert (mid >= 3).all() and len(mid) == 200
+    assert (started >= 2).all() and (started <= 3).any()  # frames 2–3 see that start
+    short = torch.zeros(10, 3, dtype=torch.bool)  # windows shorter than the context
+    assert len(model._pick_targets(short)[1]) == 20  # still trains, on what there is
+
+
 def test_observe_restarts_the_context_at_an_episode_start():
     model = tiny_model(context_frames=3).eval()
     obs = torch.arange(6, dtype=torch.uint8).reshape(1, 6, 1, 1, 1).expand(1, 6, 32, 32, 3)

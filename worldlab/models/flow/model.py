@@ -318,11 +318,21 @@ class FlowWorldModel(WorldModel):
 
     def _pick_targets(self, is_first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to ``targets_per_window`` random frames per window that have a predecessor in
-        their episode: ``(rows [N], times [N])``."""
+        their episode: ``(rows [N], times [N])``.
+
+        Frames whose whole context lies in the window come first. A frame fewer than
+        ``context_frames`` into a window that starts mid-episode would see the window's
+        first frame repeated (``_context_index``), a scene that seems to stand still while
+        the target moves; sampling never sees such a context. Near an episode's true start
+        the repeat is what sampling sees too, so those frames count as whole."""
         batch_size, steps = is_first.shape
+        positions = torch.arange(steps, device=is_first.device)
         valid = ~is_first
         valid[:, 0] = False
-        scores = torch.rand(batch_size, steps, device=is_first.device) + valid.float() * 2
+        episode_start = torch.cummax(torch.where(is_first, positions, -1), dim=1).values
+        whole = valid & ((positions >= self.config.context_frames) | (episode_start >= 0))
+        scores = torch.rand(batch_size, steps, device=is_first.device)
+        scores += 2 * valid.float() + 2 * whole.float()
         picks = scores.topk(min(self.config.targets_per_window, steps - 1), dim=1).indices
         rows = torch.arange(batch_size, device=is_first.device)[:, None].expand_as(picks)
         chosen = valid.gather(1, picks)
