@@ -1,7 +1,11 @@
 """The flow family beside rssm and the trivial baselines, on the same held-out episodes.
 
     python benchmarks/flow_bench.py --data TEST_DIR --run flow=RUN --run rssm=RUN \
-        [--steps 1,2,4,8] [--episodes 40] [--json OUT.json] [--gif DIR]
+        [--steps 1,2,4,8] [--episodes 40] [--json OUT.json] [--gif DIR] \
+        [--sampling context_noise=0]
+
+``--sampling KEY=VALUE`` (repeatable) sets a sampling option on every run that declares it
+(``WorldModel.sampling_options``), e.g. the context noise a ``flow`` run holds.
 
 For every run (and, for a model with a ``sampling_steps`` option, every step count):
 
@@ -31,6 +35,7 @@ import numpy as np
 import torch
 
 import worldlab
+from worldlab.config import parse_assignments
 from worldlab.data import EpisodeDataset, write_video
 from worldlab.evaluate.open_loop import (
     evaluate_open_loop,
@@ -135,22 +140,25 @@ def main() -> None:
     parser.add_argument("--collapse", action="store_true")
     parser.add_argument("--gif", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--sampling", action="append", help="KEY=VALUE, a sampling option")
     args = parser.parse_args()
+    sampling = parse_assignments(args.sampling, "--sampling")
     torch.set_num_threads(args.threads)
     dataset = EpisodeDataset(args.data)
     print(f"CPU capability: {describe_cpu()}, threads {args.threads}")
-    rows, report = [], {"cpu": describe_cpu(), "runs": {}}
+    rows, report = [], {"cpu": describe_cpu(), "sampling": sampling, "runs": {}}
     baselines_done = False
     for item in args.run:
         name, _, run = item.partition("=")
         model = worldlab.load(run)
         options = model.sampling_settings()
+        chosen = {key: value for key, value in sampling.items() if key in options}
         step_counts = (
             [int(s) for s in args.steps.split(",")] if "sampling_steps" in options else [None]
         )
         for steps in step_counts:
             label = name if steps is None else f"{name} ({steps} steps)"
-            settings = {} if steps is None else {"sampling_steps": steps}
+            settings = chosen if steps is None else {**chosen, "sampling_steps": steps}
             with model.sampling(**settings):
                 mean = training_mean_frame(model)
                 scores = evaluate_open_loop(
