@@ -48,6 +48,13 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.float().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).movedim(-3, -1)
 
 
+def _episode_starts(is_first: torch.Tensor) -> torch.Tensor:
+    """``[B, T]``: the window position where each frame's episode starts, or -1 where it
+    started before the window."""
+    positions = torch.arange(is_first.shape[1], device=is_first.device)
+    return torch.cummax(torch.where(is_first, positions, -1), dim=1).values
+
+
 def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
     if config.backbone not in BACKBONES:
         raise WorldlabError(
@@ -329,8 +336,8 @@ class FlowWorldModel(WorldModel):
         positions = torch.arange(steps, device=is_first.device)
         valid = ~is_first
         valid[:, 0] = False
-        episode_start = torch.cummax(torch.where(is_first, positions, -1), dim=1).values
-        whole = valid & ((positions >= self.config.context_frames) | (episode_start >= 0))
+        started_here = _episode_starts(is_first) >= 0
+        whole = valid & ((positions >= self.config.context_frames) | started_here)
         scores = torch.rand(batch_size, steps, device=is_first.device)
         scores += 2 * valid.float() + 2 * whole.float()
         picks = scores.topk(min(self.config.targets_per_window, steps - 1), dim=1).indices
@@ -346,9 +353,7 @@ class FlowWorldModel(WorldModel):
     def _context_index(self, is_first, rows, times) -> torch.Tensor:
         """Indices ``[N, K]`` of the K frames before each target, repeating the episode's
         first frame where the episode is younger than K."""
-        steps = is_first.shape[1]
-        positions = torch.arange(steps, device=is_first.device)
-        start = torch.cummax(torch.where(is_first, positions, 0), dim=1).values[rows, times]
+        start = _episode_starts(is_first).clamp(min=0)[rows, times]
         k = self.config.context_frames
         index = times[:, None] - k + torch.arange(k, device=is_first.device)
         return torch.maximum(index, start[:, None])
