@@ -58,6 +58,18 @@ def test_a_perfect_denoiser_lands_on_its_target_in_any_number_of_steps(steps, so
     assert calls[0] == min(round(torch.log2(torch.tensor(float(steps))).item()), 6)
 
 
+def test_the_expected_frame_is_one_prediction_from_noise_at_the_finest_step():
+    calls = []
+
+    def denoise(x, time, level):
+        calls.append((time.tolist(), level.tolist()))
+        return x * 0 + 0.5
+
+    out = flow.expected(denoise, torch.randn(3, 1, 2, 2), levels=6)
+    assert calls == [([0.0] * 3, [6] * 3)]
+    torch.testing.assert_close(out, torch.full((3, 1, 2, 2), 0.5))
+
+
 def test_shortcut_targets_agree_with_a_consistent_denoiser():
     """If every half step already points at x*, the big step's target is x* too."""
     target = torch.randn(64, 3, 4, 4)
@@ -117,6 +129,9 @@ def test_guidance_and_steps_change_what_is_imagined():
     assert not torch.equal(imagined(guidance=1.0), imagined(guidance=3.0))
     assert not torch.equal(imagined(sampling_steps=1), imagined(sampling_steps=4))
     assert torch.equal(imagined(), imagined())
+    mean = imagined(prediction="mean", sampling_steps=1)
+    assert torch.equal(mean, imagined(prediction="mean", sampling_steps=8))
+    assert not torch.equal(mean, imagined(sampling_steps=1))
 
 
 def test_ema_follows_the_trained_weights_and_is_what_imagines():
@@ -151,6 +166,8 @@ def test_bad_settings_are_clear_errors():
         tiny_model(backbone="mlp")
     with pytest.raises(WorldlabError, match="even"):
         tiny_model(backbone="dit", width=30, heads=2)
+    with pytest.raises(WorldlabError, match="model.prediction must be one of sample, mean"):
+        tiny_model(prediction="median")
     model = tiny_model().eval()
     state = model.observe(*(lambda b: (b["obs"], b["action"]))(random_batch(2, 3, 32, 5)))
     with pytest.raises(WorldlabError, match="one action per imagined episode"):

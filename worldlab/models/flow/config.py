@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 BACKBONES = ("unet", "dit")
 SOLVERS = ("euler", "heun")
+PREDICTIONS = ("sample", "mean")
 
 
 @dataclass
@@ -83,6 +84,9 @@ class FlowConfig:
     # sampling (callers change these through WorldModel.sampling)
     sampling_steps: int = 2
     solver: str = "euler"
+    # "sample": a draw in sampling_steps steps (sharp); "mean": the expected frame, one
+    # prediction from noise at the finest step (least squared error, blurred where unsure)
+    prediction: str = "sample"
     guidance: float = 1.0  # classifier-free guidance on the action; 1 = conditional only
     context_noise: float = 0.1  # noise the context is held at while sampling (Oasis)
     # control transfer (Cosmos Transfer): ControlNet branches and a style input (U-Net only)

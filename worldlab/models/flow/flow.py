@@ -73,6 +73,22 @@ def shortcut_targets(
 
 
 @torch.no_grad()
+def expected(denoise: Denoise, noise: torch.Tensor, levels: int) -> torch.Tensor:
+    """The expected clean sample ``E[x | conditions]``: one x-prediction from pure noise,
+    told the finest step (``2^-levels``), where the denoiser learned plain flow matching.
+
+    Its squared-error loss makes that prediction the mean of every frame the conditions
+    allow: the frame with the least expected squared error (what a deterministic model's
+    decoder predicts), blurred where the future is uncertain. A big step (shortcut level 0)
+    instead learned where the model's own sampling lands, a sharp draw.
+    """
+    n, device = len(noise), noise.device
+    time = torch.zeros(n, device=device)
+    level = torch.full((n,), levels, dtype=torch.long, device=device)
+    return denoise(noise, time, level).float()
+
+
+@torch.no_grad()
 def sample(
     denoise: Denoise, noise: torch.Tensor, steps: int, levels: int, solver: str = "euler"
 ) -> torch.Tensor:

@@ -21,7 +21,14 @@ from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
 from worldlab.models.controls import check_controls, control_channels, control_input
 from worldlab.models.flow import flow
 from worldlab.models.flow.conditioning import Conditioning
-from worldlab.models.flow.config import BACKBONES, DEFAULT_PRESET, PRESETS, SOLVERS, FlowConfig
+from worldlab.models.flow.config import (
+    BACKBONES,
+    DEFAULT_PRESET,
+    PREDICTIONS,
+    PRESETS,
+    SOLVERS,
+    FlowConfig,
+)
 from worldlab.models.flow.control import ControlNet
 from worldlab.models.flow.dit import DiTDenoiser
 from worldlab.models.flow.heads import FramePairHeads
@@ -64,6 +71,10 @@ def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
         raise WorldlabError(
             f"model.solver must be one of {', '.join(SOLVERS)}, got '{config.solver}'"
         )
+    if config.prediction not in PREDICTIONS:
+        raise WorldlabError(
+            f"model.prediction must be one of {', '.join(PREDICTIONS)}, got '{config.prediction}'"
+        )
     if len(obs_shape) != 3:
         raise WorldlabError(
             f"flow models frames [H, W, C], got observations of shape {list(obs_shape)}; "
@@ -95,6 +106,7 @@ class FlowWorldModel(WorldModel):
     sampling_options = (
         SamplingOption("sampling_steps", "sampling steps", low=1, high=64, integer=True),
         SamplingOption("solver", "solver", choices=SOLVERS),
+        SamplingOption("prediction", "prediction", choices=PREDICTIONS),
         SamplingOption("guidance", "action guidance", low=0.0, high=10.0),
         SamplingOption("context_noise", "context noise", low=0.0, high=0.9),
         SamplingOption("prompt_guidance", "prompt guidance", low=0.0, high=10.0),
@@ -553,7 +565,10 @@ class FlowWorldModel(WorldModel):
                 text=text,
             )
         noise = torch.randn(batch_size, *context.shape[2:], device=device)
-        image = flow.sample(denoise, noise, c.sampling_steps, c.shortcut_levels, c.solver)
+        if c.prediction == "mean":
+            image = flow.expected(denoise, noise, c.shortcut_levels)
+        else:
+            image = flow.sample(denoise, noise, c.sampling_steps, c.shortcut_levels, c.solver)
         return to_uint8(image)
 
     def _encode_step_action(self, action: torch.Tensor, batch_size: int) -> torch.Tensor:
