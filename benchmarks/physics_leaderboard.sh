@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The physics leaderboard of README and docs/physics.md: rssm, vmc, genie and flow trained on the
 # same in-distribution bounce data for the same wall-clock budget, scored in and out of
-# distribution beside repeat-last, mean-frame, the simulator (GT') and the reader's floor.
+# distribution beside repeat-last, mean-frame, the simulator (GT') and the reader's floor;
+# flow twice: its default draw and its expected frame (--sample prediction=mean).
 #
 #   bash benchmarks/physics_leaderboard.sh [OUT=physics_bench] [MINUTES=8]
 #
@@ -47,4 +48,5 @@ train flow "$OUT/runs/flow" --preset xs --steps 1000000 --set train.batch_size=1
 
 $W bench leaderboard "$OUT/runs/rssm" "$OUT/runs/vmc" "$OUT/runs/genie" "$OUT/runs/flow" \
     --data "$OUT/data/id_test" --ood "$OUT/data/ood_speed" --ood "$OUT/data/ood_radius" \
-    --ood "$OUT/data/ood_gravity" --ood "$OUT/data/ood_both" --out "$OUT/leaderboard"
+    --ood "$OUT/data/ood_gravity" --ood "$OUT/data/ood_both" --out "$OUT/leaderboard" \
+    --sample prediction=mean

@@ -65,9 +65,15 @@ def leaderboard(
     perceptual: bool = typer.Option(
         True, help="perceptual columns in distribution (encoder FD; FVD/FID/LPIPS with weights)"
     ),
+    sample: list[str] | None = typer.Option(
+        None,
+        help="sampling option NAME=VALUE (repeatable): every run that declares them is "
+        "scored once more with them, as its own row, e.g. prediction=mean for flow",
+    ),
 ) -> None:
     """Runs × metrics on the same data, in and out of distribution, beside repeat-last,
     mean-frame, the simulator (GT′) and the reader's floor on real frames."""
+    from worldlab.config import parse_assignments
     from worldlab.evaluate.leaderboard import (
         build_leaderboard,
         leaderboard_markdown,
@@ -76,7 +82,7 @@ def leaderboard(
 
     board = build_leaderboard(
         [str(run) for run in runs], data, ood or [], horizon, context, episodes, starts,
-        perceptual=perceptual,
+        perceptual=perceptual, sampling=parse_assignments(sample, "--sample"),
     )  # fmt: skip
     written = write_leaderboard(board, out)
     console.print(leaderboard_markdown(board), markup=False, soft_wrap=True)

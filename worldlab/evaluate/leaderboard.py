@@ -89,11 +89,13 @@ def score_split(
     progress: bool,
     perceptual: bool = False,
     mean_frames: dict[str, Any] | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, dict[str, float | None]], dict[str, str]]:
     """Every run's and every reference row's metrics on one dataset, and the perceptual
     metrics skipped (with what to supply). The reference rows are computed once, with the
     first run; the physics-IQ-style score of every row is normalised against GT′.
-    ``mean_frames``: each run's training mean frame, when the caller has them already."""
+    ``mean_frames``: each run's training mean frame, when the caller has them already;
+    ``settings``: the sampling options a row is scored with (``WorldModel.sampling``)."""
     if mean_frames is None:
         mean_frames = {name: training_mean_frame(model) for name, model in runs.items()}
     dataset = EpisodeDataset(data)
@@ -107,20 +109,23 @@ def score_split(
     skipped: dict[str, str] = {}
     references = baselines = size = None
     for name, model in runs.items():
-        fidelity = evaluate_open_loop(
-            model,
-            dataset,
-            options["horizon"],
-            options["context"],
-            options["episodes"],
-            options["starts"],
-            mean_frames[name],
-            options["seed"],
-            progress=progress,
-        )
-        section = physics_section(
-            model, dataset, progress=progress, references=references is None, **options
-        )
+        with model.sampling(**(settings or {}).get(name, {})):
+            fidelity = evaluate_open_loop(
+                model,
+                dataset,
+                options["horizon"],
+                options["context"],
+                options["episodes"],
+                options["starts"],
+                mean_frames[name],
+                options["seed"],
+                progress=progress,
+            )
+            section = physics_section(
+                model, dataset, progress=progress, references=references is None, **options
+            )
+            if perceptual:
+                values, skipped = _perceptual(model, dataset, options, progress)
         if references is None:
             references, baselines = section["rows"], fidelity["baselines"]
             size = section["world"]["size"]
@@ -128,7 +133,6 @@ def score_split(
         rows[name] = {"psnr": _mean(fidelity["model"]["psnr"])}
         rows[name] |= _physics_row(reports[name]["summary"], size)
         if perceptual:
-            values, skipped = _perceptual(model, dataset, options, progress)
             rows[name] |= values
     for name in REFERENCES:
         physics = _physics_row(references[name]["summary"], size) if name in references else {}
@@ -162,18 +166,33 @@ def build_leaderboard(
     seed: int = 0,
     progress: bool = True,
     perceptual: bool = True,
+    sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score every run on ``data`` (in distribution) and each ``ood`` dataset; with
-    ``perceptual``, the perceptual columns in distribution too."""
+    ``perceptual``, the perceptual columns in distribution too. ``sampling``: sampling
+    options (``WorldModel.sampling_options``); every run that declares them all is scored
+    once more with them, as a row of its own (e.g. ``flow``'s expected frame,
+    ``{"prediction": "mean"}``)."""
     import worldlab
 
     if not runs:
         raise WorldlabError("give at least one run directory")
-    models, planning = {}, {}
+    models, planning, settings = {}, {}, {}
     for run in runs:
         model = worldlab.load(run)
         name = _unique(f"{model.run_config['family']} ({Path(run).name})", models)
         models[name], planning[name] = model, _planning_horizon(Path(run))
+        if sampling and set(sampling) <= set(model.sampling_settings()):
+            variant = _unique(
+                f"{name}, " + ", ".join(f"{k}={v}" for k, v in sampling.items()), models
+            )
+            models[variant], planning[variant] = model, planning[name]
+            settings[variant] = dict(sampling)
+    if sampling and not settings:
+        raise WorldlabError(
+            f"no run declares the sampling options {', '.join(sampling)}: see each family's "
+            "sampling_options (flow: prediction, sampling_steps, ...; rssm: imagine_latents)"
+        )
     options = dict(horizon=horizon, context=context, episodes=episodes, starts=starts, seed=seed)
     splits = {"in distribution": Path(data)}
     for path in ood or []:
@@ -184,7 +203,7 @@ def build_leaderboard(
         first = not table
         table[name], missing = score_split(
             models, path, options, progress, perceptual=first and perceptual,
-            mean_frames=mean_frames,
+            mean_frames=mean_frames, settings=settings,
         )  # fmt: skip
         skipped = missing if first else skipped
     gaps: dict[str, dict[str, float | None]] = {}
@@ -198,6 +217,7 @@ def build_leaderboard(
     return {
         "splits": {name: str(path) for name, path in splits.items()},
         "options": options,
+        "sampling": settings,
         "table": table,
         "perceptual_skipped": skipped,
         "ood_gap": gaps,
