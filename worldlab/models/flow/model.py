@@ -63,18 +63,14 @@ def _episode_starts(is_first: torch.Tensor) -> torch.Tensor:
 
 
 def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
-    if config.backbone not in BACKBONES:
-        raise WorldlabError(
-            f"model.backbone must be one of {', '.join(BACKBONES)}, got '{config.backbone}'"
-        )
-    if config.solver not in SOLVERS:
-        raise WorldlabError(
-            f"model.solver must be one of {', '.join(SOLVERS)}, got '{config.solver}'"
-        )
-    if config.prediction not in PREDICTIONS:
-        raise WorldlabError(
-            f"model.prediction must be one of {', '.join(PREDICTIONS)}, got '{config.prediction}'"
-        )
+    for name, allowed in (
+        ("backbone", BACKBONES),
+        ("solver", SOLVERS),
+        ("prediction", PREDICTIONS),
+    ):
+        value = getattr(config, name)
+        if value not in allowed:
+            raise WorldlabError(f"model.{name} must be one of {', '.join(allowed)}, got '{value}'")
     if len(obs_shape) != 3:
         raise WorldlabError(
             f"flow models frames [H, W, C], got observations of shape {list(obs_shape)}; "
