@@ -17,8 +17,9 @@ Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
 
     python benchmarks/transfer_generalisation.py --out bench/transfer --model-minutes 25
 
-``--conditions`` runs some of them (without ``flat + transfer`` no model is trained), and
-``--mixed-looks noise/flat flat/noise`` also plays each policy in looks that take the
+``--encoder keypoints`` gives BC a spatial-softmax encoder instead of the strided
+convolutions. ``--conditions`` runs some of them (without ``flat + transfer`` no model is
+trained), and ``--mixed-looks noise/flat flat/noise`` also plays each policy in looks that take the
 scene of one skin and the object colours of another: which half of a look it fails on.
 """
 
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import worldlab
+from worldlab.agents.frame_policy import ENCODERS
 from worldlab.agents.imitation import ImitationConfig, evaluate_imitation, train_bc
 from worldlab.data.collect import collect
 from worldlab.data.dataset import EpisodeDataset
@@ -192,7 +194,9 @@ def policies(args, out: Path, data: dict) -> list[dict]:
             if result_file.exists():
                 record = json.loads(result_file.read_text())
             else:
-                config = ImitationConfig(updates=args.updates, lr=args.lr, seed=seed)
+                config = ImitationConfig(
+                    updates=args.updates, lr=args.lr, seed=seed, encoder=args.encoder
+                )
                 card = train_bc(data[condition], None, run, config, progress=False)
                 record = {"condition": condition, "seed": seed, "skins": {},
                           "transitions": card["training"]["transitions"]}  # fmt: skip
@@ -236,7 +240,8 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
     singles = [*HELD_OUT_SKINS, *args.mixed_looks]
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
-        f"{args.expert_steps} steps; BC {args.updates} updates at lr {args.lr:g}; "
+        f"{args.expert_steps} steps; BC ({args.encoder} encoder) {args.updates} updates at lr "
+        f"{args.lr:g}; "
         f"{args.episodes} real episodes of {STEPS} steps per skin and seed; seeds {args.seeds}; "
         "success = reached the target; mean ± 95% CI over seeds.",
         "",
@@ -271,6 +276,10 @@ def main() -> None:
     parser.add_argument("--expert-steps", type=int, default=20, help="steps per expert episode")
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--encoder", choices=ENCODERS, default="conv",
+        help="the BC policy's encoder: conv (how frames look) or keypoints (where things are)",
+    )  # fmt: skip
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-train-skins", action="store_true", help="also play in those")

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from worldlab.agents.frame_policy import (
     FrameHistory,
     FramePolicy,
+    SpatialSoftmax,
     episode_transitions,
     stack_indices,
 )
@@ -340,3 +341,37 @@ def test_latent_bc_names_continuous_labels_as_unsupported(synthetic, reach, tmp_
     with pytest.raises(WorldlabError, match="latent BC maps its codes to discrete actions only"):
         train_latent_bc(synthetic["video"], BrightnessLAM(), reach / "small", 10,
                         tmp_path / "x", FAST, progress=False)  # fmt: skip
+
+
+def test_the_spatial_softmax_reads_out_where_each_map_peaks():
+    maps = torch.full((2, 3, 8, 16), -50.0)
+    peaks = [[(0, 0), (7, 15), (3, 8)], [(5, 2), (0, 15), (7, 0)]]  # (row, column)
+    for n, per_map in enumerate(peaks):
+        for c, (row, column) in enumerate(per_map):
+            maps[n, c, row, column] = 50.0
+    points = SpatialSoftmax()(maps).reshape(2, 3, 2)
+    for n, per_map in enumerate(peaks):
+        for c, (row, column) in enumerate(per_map):
+            expected = [-1 + 2 * column / 15, -1 + 2 * row / 7]  # (x, y) in [-1, 1]
+            assert points[n, c].tolist() == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_keypoint_policy_clones_the_reach_expert(reach, tmp_path):
+    config = ImitationConfig(updates=150, batch_size=32, lr=1e-3, encoder="keypoints")
+    train_bc(reach / "expert", None, tmp_path / "bc", config, progress=False)
+    agent = load_imitation_agent(tmp_path / "bc")
+    assert agent.policy.encoder_kind == "keypoints"
+    assert read_agent_settings(tmp_path / "bc").encoder == "keypoints"
+    played = evaluate_imitation(tmp_path / "bc", 20, seed=1000, max_steps=40, progress=False)
+    assert played["success_rate"] >= random_success(20, 1000, 40) + 0.5
+
+
+def test_an_unknown_policy_encoder_is_named(reach, tmp_path):
+    result = CliRunner().invoke(app, [
+        "agent", "train", "bc", "--labelled", str(reach / "small"), "--out", str(tmp_path / "bc"),
+        "--set", "imitation.encoder=resnet",
+    ])  # fmt: skip
+    assert isinstance(result.exception, WorldlabError)
+    assert "imitation.encoder must be one of conv, keypoints, got 'resnet'" in str(result.exception)
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        FramePolicy(0, 2, action_bounds=([-1.0], [1.0]), encoder="resnet")

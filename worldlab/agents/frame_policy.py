@@ -3,9 +3,13 @@
 ``FramePolicy`` maps the last ``frames`` observations (``[B, K, H, W, 3] uint8``) to logits
 over ``classes`` actions: a world's real actions (behavioural cloning) or a latent-action
 model's codes (latent BC, ``worldlab.agents.imitation``). Given ``action_bounds`` instead,
-it outputs continuous actions inside them (a world's ``Box`` actions). ``fit_frame_policy``
-trains it on ``(frame stack, label)`` pairs, by cross-entropy or, for continuous actions,
-mean squared error; ``FrameHistory`` keeps the stack while acting in a real world.
+it outputs continuous actions inside them (a world's ``Box`` actions). Its ``encoder`` is
+``"conv"`` (strided convolutions, average-pooled: what a frame looks like) or
+``"keypoints"`` (full-resolution convolutions read out by a spatial softmax as the image
+coordinates of ``KEYPOINTS`` features per frame, after Levine et al. 2016: where things
+are). ``fit_frame_policy`` trains it on ``(frame stack, label)`` pairs, by cross-entropy
+or, for continuous actions, mean squared error; ``FrameHistory`` keeps the stack while
+acting in a real world.
 
 Labels follow the episode layout: ``action[t]`` led to ``obs[t]``, so the label of frame
 ``t`` is what was done next, ``action[t + 1]`` (or the code inferred for ``t → t + 1``).
@@ -30,11 +34,29 @@ from worldlab.progress import progress_bar
 
 # A continuous action space's bounds, per dimension: ``(low, high)``.
 ActionBounds = tuple[Sequence[float], Sequence[float]]
+ENCODERS = ("conv", "keypoints")
+KEYPOINTS = 16  # features the keypoint encoder locates in each frame
+
+
+class SpatialSoftmax(nn.Module):
+    """``[N, C, H, W]`` feature maps → ``[N, C·2]``: per channel, the expected (x, y) in
+    ``[-1, 1]`` under the softmax of its map over pixels."""
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        count, channels, height, width = maps.shape
+        weights = maps.flatten(2).softmax(-1).reshape(count, channels, height, width)
+        xs = torch.linspace(-1, 1, width, device=maps.device, dtype=maps.dtype)
+        ys = torch.linspace(-1, 1, height, device=maps.device, dtype=maps.dtype)
+        x = (weights.sum(2) * xs).sum(-1)
+        y = (weights.sum(3) * ys).sum(-1)
+        return torch.stack([x, y], -1).flatten(1)
 
 
 class FramePolicy(nn.Module):
-    """Four stride-2 3×3 convolutions over the stacked frames (any frame size), pooled to
-    4×4, then an MLP.
+    """An encoder, then an MLP. ``"conv"``: four stride-2 3×3 convolutions over the stacked
+    frames (any frame size), pooled to 4×4. ``"keypoints"``: three 3×3 convolutions at full
+    resolution on each frame alone, a 1×1 to ``KEYPOINTS`` maps and a spatial softmax; an
+    MLP of two hidden layers reads every frame's coordinates.
 
     Discrete (``action_bounds`` None): logits over ``classes``. Continuous: ``classes`` is
     0 and the ``len(low)`` outputs go through tanh, scaled from ``[-1, 1]`` to ``[low, high]``.
@@ -47,9 +69,12 @@ class FramePolicy(nn.Module):
         channels: int = 3,
         width: int = 32,
         action_bounds: ActionBounds | None = None,
+        encoder: str = "conv",
     ):
         super().__init__()
-        self.classes, self.frames = classes, frames
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
+        self.classes, self.frames, self.encoder_kind = classes, frames, encoder
         self.continuous = action_bounds is not None
         self.action_dims = len(action_bounds[0]) if self.continuous else 0
         if self.continuous:
@@ -65,14 +90,22 @@ class FramePolicy(nn.Module):
             self.register_buffer("high", high, persistent=False)
         head_outputs = self.action_dims if self.continuous else classes
         layers: list[nn.Module] = []
-        inputs = channels * frames
-        for outputs in (width, 2 * width, 2 * width, 2 * width):
-            layers += [nn.Conv2d(inputs, outputs, 3, stride=2, padding=1), nn.SiLU()]
-            inputs = outputs
-        self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
-        self.head = nn.Sequential(
-            nn.Linear(inputs * 16, 256), nn.SiLU(), nn.Linear(256, head_outputs)
-        )
+        if encoder == "conv":
+            inputs = channels * frames
+            for outputs in (width, 2 * width, 2 * width, 2 * width):
+                layers += [nn.Conv2d(inputs, outputs, 3, stride=2, padding=1), nn.SiLU()]
+                inputs = outputs
+            self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
+            hidden: list[nn.Module] = [nn.Linear(inputs * 16, 256), nn.SiLU()]
+        else:
+            inputs = channels
+            for _ in range(3):
+                layers += [nn.Conv2d(inputs, width, 3, padding=1), nn.SiLU()]
+                inputs = width
+            self.encoder = nn.Sequential(*layers, nn.Conv2d(width, KEYPOINTS, 1), SpatialSoftmax())
+            hidden = [nn.Linear(frames * KEYPOINTS * 2, 256), nn.SiLU()]
+            hidden += [nn.Linear(256, 256), nn.SiLU()]
+        self.head = nn.Sequential(*hidden, nn.Linear(256, head_outputs))
 
     @property
     def action_bounds(self) -> tuple[list[float], list[float]] | None:
@@ -82,12 +115,12 @@ class FramePolicy(nn.Module):
     def forward(self, stack: torch.Tensor) -> torch.Tensor:
         """``[B, K, H, W, C] uint8`` → logits ``[B, classes]``, or continuous actions
         ``[B, action_dims]`` float inside the bounds."""
-        return self._output(self.head(self.encoder(self._images(stack))))
+        return self._output(self.head(self._encode(stack)))
 
     def features(self, stack: torch.Tensor) -> torch.Tensor:
         """What the policy knows of a frame stack: its last hidden layer and its output
         distribution (or its actions), ``[B, 256 + classes]`` (the input of ``fit_decoder``)."""
-        hidden = self.head[:-1](self.encoder(self._images(stack)))
+        hidden = self.head[:-1](self._encode(stack))
         output = self._output(self.head[-1](hidden))
         return torch.cat([hidden, output if self.continuous else output.softmax(1)], 1)
 
@@ -96,11 +129,12 @@ class FramePolicy(nn.Module):
             return raw
         return self.low + (raw.tanh() + 1) * 0.5 * (self.high - self.low)
 
-    @staticmethod
-    def _images(stack: torch.Tensor) -> torch.Tensor:
+    def _encode(self, stack: torch.Tensor) -> torch.Tensor:
         batch, frames = stack.shape[:2]
         images = frames_to_input(stack)  # [B·K, C, H, W]
-        return images.reshape(batch, frames * images.shape[1], *images.shape[2:])
+        if self.encoder_kind == "keypoints":  # each frame alone, then its coordinates side by side
+            return self.encoder(images).reshape(batch, -1)
+        return self.encoder(images.reshape(batch, frames * images.shape[1], *images.shape[2:]))
 
 
 def stack_indices(length: int, frames: int) -> np.ndarray:
@@ -158,6 +192,7 @@ def fit_frame_policy(
     seed: int = 0,
     progress: bool = True,
     action_bounds: ActionBounds | None = None,
+    encoder: str = "conv",
 ) -> tuple[FramePolicy, dict[str, Any]]:
     """Train a ``FramePolicy`` by cross-entropy, or with ``action_bounds`` (``classes`` 0,
     labels ``[N, D]`` float) on continuous actions by mean squared error; returns it (in
@@ -167,7 +202,7 @@ def fit_frame_policy(
         raise ValueError("no labelled transitions to learn from")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    policy = FramePolicy(classes, frames, action_bounds=action_bounds)
+    policy = FramePolicy(classes, frames, action_bounds=action_bounds, encoder=encoder)
     if policy.continuous and data.labels.shape[1:] != (policy.action_dims,):
         raise ValueError(
             f"labels {list(data.labels.shape)} do not match {policy.action_dims} action dims"

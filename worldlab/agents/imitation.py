@@ -40,6 +40,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from worldlab.agents.frame_policy import (
+    ENCODERS,
     FramePolicy,
     Transitions,
     episode_transitions,
@@ -78,6 +79,7 @@ class ImitationConfig:
     """How the frame policy is trained (``--set imitation.FIELD=VALUE``)."""
 
     frames: int = 2  # frames the policy sees: the last one and the one before (motion)
+    encoder: str = "conv"  # "conv" (how frames look) or "keypoints" (where things are)
     updates: int = 3000
     batch_size: int = 64
     lr: float = 1e-3
@@ -220,7 +222,7 @@ def train_latent_bc(
         data, _ = latent_transitions(model, video_data, config.frames, progress)
         policy, record = fit_frame_policy(
             data, codes, config.frames, config.updates, config.batch_size, config.lr,
-            config.seed, progress,
+            config.seed, progress, encoder=config.encoder,
         )  # fmt: skip
     action_map, decoder = _latent_to_real(model, policy, video_data, labelled_data, labels, config)
     out = Path(out)
@@ -311,6 +313,7 @@ def train_bc(
         config.seed,
         progress,
         action_bounds=bounds,
+        encoder=config.encoder,
     )
     card = _card(
         "bc",
@@ -415,6 +418,10 @@ def _config(request: TrainRequest) -> ImitationConfig:
 
     config = ImitationConfig(seed=request.seed)
     apply_overrides({"imitation": config}, request.overrides)
+    if config.encoder not in ENCODERS:
+        raise WorldlabError(
+            f"imitation.encoder must be one of {', '.join(ENCODERS)}, got {config.encoder!r}"
+        )
     return config
 
 

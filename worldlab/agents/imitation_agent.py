@@ -86,10 +86,15 @@ def load_imitation_agent(run: str | Path) -> ImitationAgent:
     card = read_json(run / AGENT_FILE, f"'{run}' is not an agent run: it has no {AGENT_FILE}")
     if card.get("agent") not in IMITATION_KINDS:
         raise WorldlabError(f"'{run}' holds a '{card.get('agent')}' agent, not bc or latent-bc")
-    frames = int(KINDS[card["agent"]].saved_settings(run, card)["frames"])
+    settings = KINDS[card["agent"]].saved_settings(run, card)
     bounds = (card["action_low"], card["action_high"]) if card.get("continuous") else None
-    channels = int(card["obs_shape"][-1])
-    policy = FramePolicy(int(card["classes"]), frames, channels=channels, action_bounds=bounds)
+    policy = FramePolicy(
+        int(card["classes"]),
+        int(settings["frames"]),
+        channels=int(card["obs_shape"][-1]),
+        action_bounds=bounds,
+        encoder=settings.get("encoder", "conv"),  # runs from before keypoints: conv
+    )
     policy.load_state_dict(_read_weights(run, POLICY_FILE, card.get("policy_sha256")))
     agent = ImitationAgent(card, policy.eval())
     if card.get("action_map"):
