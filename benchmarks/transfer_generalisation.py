@@ -19,8 +19,11 @@ Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
 
 ``--encoder keypoints`` gives BC a spatial-softmax encoder instead of the strided
 convolutions. ``--conditions`` runs some of them (without ``flat + transfer`` no model is
-trained), and ``--mixed-looks noise/flat flat/noise`` also plays each policy in looks that take the
-scene of one skin and the object colours of another: which half of a look it fails on.
+trained). ``--left-out checker pastel`` keeps training skins out of every dataset and of
+the transfer model, and plays the policies in them too: looks that nothing saw, and that
+differ from ``flat`` in ways the other training skins cover. ``--mixed-looks noise/flat
+flat/noise`` also plays each policy in looks that take the scene of one skin and the
+object colours of another: which half of a look it fails on.
 """
 
 from __future__ import annotations
@@ -94,17 +97,17 @@ def jitter(source: Path, out: Path, copies: int, seed: int = 0) -> Path:
 
 
 def prepare(args, out: Path) -> dict[str, Path]:
-    data = {}
+    data, looks = {}, training_looks(args)
     model = Path(args.model) if args.model else out / "transfer_model"
     transferring = "flat + transfer" in args.conditions
     if transferring and not (model / "config.json").exists():
         if not (out / "mix" / "manifest.json").exists():
-            collect(out=out / "mix", episodes=args.mix_episodes, skins=list(TRAIN_SKINS),
+            collect(out=out / "mix", episodes=args.mix_episodes, skins=["flat", *looks],
                     policy="brownian", max_steps=STEPS, **COMMON)  # fmt: skip
         overrides = {
             "model.controls": ["edge", "seg"], "model.styles": len(TRAIN_SKINS) + 3,
-            "model.first_frame_dropout": 0.1, "train.steps": 1_000_000,
-            "train.max_minutes": args.model_minutes,
+            "model.first_frame_dropout": 0.1, "train.steps": args.model_updates or 1_000_000,
+            "train.max_minutes": None if args.model_updates else args.model_minutes,
         }  # fmt: skip
         train("flow", out / "mix", model, overrides=overrides)
     data["model"] = model
@@ -113,7 +116,7 @@ def prepare(args, out: Path) -> dict[str, Path]:
         collect(out=flat, episodes=args.expert_episodes, seed=EXPERT_SEED, policy="expert",
                 max_steps=args.expert_steps, **COMMON)  # fmt: skip
     rendered = []
-    for skin in OTHER_SKINS:
+    for skin in looks:
         folder = out / f"expert_{skin}"
         if not (folder / "manifest.json").exists():
             collect(out=folder, episodes=args.expert_episodes, seed=EXPERT_SEED,
@@ -123,15 +126,15 @@ def prepare(args, out: Path) -> dict[str, Path]:
     data["flat"] = flat
     data["flat + simulator"] = merge([flat, *rendered], out / "expert_simulator")
     if "flat + jitter" in args.conditions:
-        data["flat + jitter"] = jitter(flat, out / "expert_jitter", len(OTHER_SKINS))
-    data["rendered"] = dict(zip(OTHER_SKINS, rendered, strict=True))
+        data["flat + jitter"] = jitter(flat, out / "expert_jitter", len(looks))
+    data["rendered"] = dict(zip(looks, rendered, strict=True))
     if not transferring:
         return data
     augmented = out / "expert_transfer"
     if not (augmented / "augment.json").exists():
         started = time.time()
         augment(worldlab.load(model), flat, augmented, ControlSpec(["edge", "seg"]),
-                OTHER_SKINS, run=model)  # fmt: skip
+                looks, run=model)  # fmt: skip
         (out / "augment_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
     data["flat + transfer"] = augmented
     return data
@@ -178,11 +181,17 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
     return results
 
 
+def training_looks(args) -> list[str]:
+    """The looks other than ``flat`` that the transfer model learns and the augmented data
+    is drawn in: the training skins, less those ``--left-out`` (played only)."""
+    return [name for name in OTHER_SKINS if name not in args.left_out]
+
+
 def eval_skins(args) -> tuple[str, ...]:
     """Where policies are played: the training look and the held-out ones (and the other
     training looks with ``--eval-train-skins``)."""
-    trained = OTHER_SKINS if args.eval_train_skins else ()
-    return ("flat", *trained, *HELD_OUT_SKINS, *args.mixed_looks)
+    trained = training_looks(args) if args.eval_train_skins else ()
+    return ("flat", *trained, *args.left_out, *HELD_OUT_SKINS, *args.mixed_looks)
 
 
 def policies(args, out: Path, data: dict) -> list[dict]:
@@ -234,10 +243,17 @@ def quality_table(quality_rows: dict) -> list[str]:
 
 
 def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
-    groups = {"flat": ["flat"], "train skins": OTHER_SKINS, "held-out skins": list(HELD_OUT_SKINS)}
+    groups = {
+        "flat": ["flat"],
+        "train skins": training_looks(args),
+        "left-out looks": list(args.left_out),
+        "held-out skins": list(HELD_OUT_SKINS),
+    }
     if not args.eval_train_skins:
         del groups["train skins"]
-    singles = [*HELD_OUT_SKINS, *args.mixed_looks]
+    if not args.left_out:
+        del groups["left-out looks"]
+    singles = [*args.left_out, *HELD_OUT_SKINS, *args.mixed_looks]
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
         f"{args.expert_steps} steps; BC ({args.encoder} encoder) {args.updates} updates at lr "
@@ -271,6 +287,10 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--model", help="a trained control-conditioned flow run to use")
     parser.add_argument("--model-minutes", type=float, default=25)
+    parser.add_argument(
+        "--model-updates", type=int, help="train the model this many updates, not minutes "
+        "(the same model whatever else shares the cores)",
+    )  # fmt: skip
     parser.add_argument("--mix-episodes", type=int, default=400)
     parser.add_argument("--expert-episodes", type=int, default=120)
     parser.add_argument("--expert-steps", type=int, default=20, help="steps per expert episode")
@@ -283,6 +303,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-train-skins", action="store_true", help="also play in those")
+    parser.add_argument(
+        "--left-out", nargs="+", choices=OTHER_SKINS, default=[], metavar="SKIN",
+        help="training skins no data, model or policy sees; policies are also played in them",
+    )  # fmt: skip
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
     parser.add_argument(
         "--mixed-looks", nargs="+", default=[], metavar="SCENE/OBJECTS",
