@@ -20,10 +20,10 @@ Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
 ``--encoder keypoints`` gives BC a spatial-softmax encoder instead of the strided
 convolutions. ``--conditions`` runs some of them (without ``flat + transfer`` no model is
 trained). ``--left-out checker pastel`` keeps training skins out of every dataset and of
-the transfer model, and plays the policies in them too: looks that nothing saw, and that
-differ from ``flat`` in ways the other training skins cover. ``--mixed-looks noise/flat
-flat/noise`` also plays each policy in looks that take the scene of one skin and the
-object colours of another: which half of a look it fails on.
+the transfer model, and plays the policies in them too: looks that no dataset, model or
+policy saw. ``--mixed-looks noise/flat flat/noise`` also plays each policy in looks that
+take the scene of one skin and the object colours of another: which half of a look it
+fails on.
 """
 
 from __future__ import annotations
