@@ -85,6 +85,13 @@ class ImitationConfig:
     lr: float = 1e-3
     seed: int = 0
 
+    def check(self) -> None:
+        """A clear error for a setting no policy can be built with."""
+        if self.encoder not in ENCODERS:
+            raise WorldlabError(
+                f"imitation.encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}"
+            )
+
 
 # -- data ---------------------------------------------------------------------------------
 def _open(
@@ -196,6 +203,7 @@ def train_latent_bc(
     codes, which no label touches) is reused; only the map is fitted, so sweeping the
     number of labels costs one policy."""
     config = config or ImitationConfig()
+    config.check()
     model = load_latent_action_model(model_run)
     video_data = _open(video, "the expert video", needs_actions=False)
     _check_frames(video_data, model.obs_shape, "the expert video")
@@ -297,6 +305,7 @@ def train_bc(
     """Behavioural cloning on real actions: ``labels`` transitions drawn from ``labelled``,
     or all of them (``None``: the oracle on an expert's labelled episodes)."""
     config = config or ImitationConfig()
+    config.check()
     dataset = _open(labelled, "the labelled data", needs_actions=True)
     every = real_transitions(dataset, config.frames)
     data = every.subset(draw_labelled(len(every), labels, config.seed))
@@ -418,10 +427,7 @@ def _config(request: TrainRequest) -> ImitationConfig:
 
     config = ImitationConfig(seed=request.seed)
     apply_overrides({"imitation": config}, request.overrides)
-    if config.encoder not in ENCODERS:
-        raise WorldlabError(
-            f"imitation.encoder must be one of {', '.join(ENCODERS)}, got {config.encoder!r}"
-        )
+    config.check()
     return config
 
 
