@@ -46,7 +46,7 @@ from worldlab.evaluate.metrics import mean_ci
 from worldlab.train import train
 from worldlab.train.precision import describe_cpu
 from worldlab.transfer import ControlSpec, augment, quality, transfer_frames
-from worldlab.worlds.skins import HELD_OUT_SKINS, TRAIN_SKINS, skin_id
+from worldlab.worlds.skins import HELD_OUT_SKINS, SKIN_NAMES, TRAIN_SKINS, skin_id
 
 SIZE, STEPS = 32, 50
 EXPERT_SEED, EVAL_SEED = 10_000, 1_000_000
@@ -105,7 +105,7 @@ def prepare(args, out: Path) -> dict[str, Path]:
             collect(out=out / "mix", episodes=args.mix_episodes, skins=["flat", *looks],
                     policy="brownian", max_steps=STEPS, **COMMON)  # fmt: skip
         overrides = {
-            "model.controls": ["edge", "seg"], "model.styles": len(TRAIN_SKINS) + 3,
+            "model.controls": ["edge", "seg"], "model.styles": len(SKIN_NAMES),
             "model.first_frame_dropout": 0.1, "train.steps": args.model_updates or 1_000_000,
             "train.max_minutes": None if args.model_updates else args.model_minutes,
         }  # fmt: skip

@@ -46,8 +46,9 @@ def rollout(env: gymnasium.Env, seed: int, steps: int = 20):
 
 def test_ids_are_stable_and_groups_cover_the_registry():
     # Ids are stored in datasets: this order may only ever grow at the end.
-    assert SKIN_NAMES[:8] == (
+    assert SKIN_NAMES[:11] == (
         "flat", "checker", "dusk", "pastel", "distractors", "noise", "stripes", "night",
+        "sand", "slate", "forest",
     )  # fmt: skip
     assert [skin_id(name) for name in SKIN_NAMES] == list(range(len(SKIN_NAMES)))
     assert [skin_name(i) for i in range(len(SKIN_NAMES))] == list(SKIN_NAMES)

@@ -75,10 +75,15 @@ SKINS: dict[str, Skin] = {  # append only: ids are positions, stored in datasets
     "stripes": Skin("stripes", ((124, 46, 86), (66, 24, 58)), period=1 / 6, hue_shift=0.12),
     "night": Skin("grid", ((6, 4, 18), (110, 24, 150)), period=1 / 6,  # neon objects
                   saturation=1.6, brightness=1.3),
+    # Turns of the objects' hue no other training skin takes, so training data can vary hue
+    # (reach's agent and target differ mainly in hue, half a turn apart).
+    "sand": Skin("gradient", ((176, 156, 116), (116, 96, 66)), hue_shift=0.4),
+    "slate": Skin(hue_shift=0.6, brightness=0.9),
+    "forest": Skin("gradient", ((20, 58, 34), (8, 26, 16)), vignette=0.3, hue_shift=0.75),
 }
 # fmt: on
 SKIN_NAMES = tuple(SKINS)
-TRAIN_SKINS = ("flat", "checker", "dusk", "pastel", "distractors")
+TRAIN_SKINS = ("flat", "checker", "dusk", "pastel", "distractors", "sand", "slate", "forest")
 HELD_OUT_SKINS = ("noise", "stripes", "night")  # new textures and palettes: test only
 
 # Muted, so they read as clutter next to the worlds' saturated objects.
