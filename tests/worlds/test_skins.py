@@ -18,6 +18,7 @@ from worldlab.worlds.skins import (
     HELD_OUT_SKINS,
     SKIN_NAMES,
     TRAIN_SKINS,
+    get_skin,
     skin_id,
     skin_name,
 )
@@ -141,6 +142,30 @@ def test_skin_randomness_follows_the_seed(world):
         other, _, _ = rollout(WORLDS[world](skin=name), seed=4, steps=2)
         np.testing.assert_array_equal(first, again)
         assert not np.array_equal(first[0], other[0])
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_a_hue_spread_skin_turns_the_objects_anew_each_episode(world):
+    def object_colours(frame, env):
+        seg = env.controls()["seg"]  # background 0; the rest are objects or distractors
+        return {tuple(c) for c in frame[(seg > 0) & (seg != env.DISTRACTOR_CLASS)].tolist()}
+
+    env = WORLDS[world](skin="slate")
+    seen = []
+    for seed in range(6):
+        frame, _ = env.reset(seed=seed)
+        seen.append(object_colours(frame, env))
+    assert len({frozenset(c) for c in seen}) == 6, "each episode should draw its own hue"
+    again = WORLDS[world](skin="slate")
+    frame, _ = again.reset(seed=3)
+    assert object_colours(frame, again) == seen[3]  # reproducible from the seed
+    # The scene is the flat one: only the objects' colours moved.
+    flat = WORLDS[world]()
+    flat_frame, _ = flat.reset(seed=3)
+    slate_frame, _ = env.reset(seed=3)
+    background = env.controls()["seg"] == 0
+    np.testing.assert_array_equal(slate_frame[background], flat_frame[background])
+    assert get_skin("noise/slate").hue_spread == 1.0  # a mixed look takes it with the colours
 
 
 @pytest.mark.parametrize("world", WORLDS)

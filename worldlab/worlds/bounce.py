@@ -210,6 +210,7 @@ class BounceEnv(gymnasium.Env):
         super().reset(seed=seed)
         self._skin_seed = seed if seed is not None else self._skin_seed + 1
         self._paint_scene()
+        self._recolour()  # a skin's hue_spread turns the objects anew each episode
         rng, n = self.np_random, self.num_balls
         radii = sample_ranges(rng, self._radius_ranges, n).tolist()
         if self.layout == "random":
@@ -470,8 +471,9 @@ class BounceEnv(gymnasium.Env):
 
     def _recolour(self) -> None:
         """The balls' and the occluder's colours under the skin (on a skin or colour change)."""
-        self._ball_colours = [self._skin.object_colour(c) for c in self._colours_u8]
-        self._occluder_colour = self._skin.object_colour(OCCLUDER_COLOUR)
+        look = skins.episode_look(self._skin, self._skin_seed)
+        self._ball_colours = [look.object_colour(c) for c in self._colours_u8]
+        self._occluder_colour = look.object_colour(OCCLUDER_COLOUR)
 
     def _paint_scene(self) -> None:
         """This episode's backdrop under the skin, and its segmentation (distractors)."""

@@ -170,8 +170,6 @@ class ReachEnv(gymnasium.Env):
         untouched."""
         self._skin = skins.get_skin(name)
         self.skin = name
-        self._target_colour = self._skin.object_colour(TARGET)
-        self._agent_colour = self._skin.object_colour(AGENT)
         self._paint_scene()
         self._frame = self._draw()
 
@@ -207,6 +205,11 @@ class ReachEnv(gymnasium.Env):
     def _paint_scene(self) -> None:
         """Bake what is static within an episode (the skin's backdrop, the target) into the
         frame's and the segmentation's starting canvas, so a step only adds the agent."""
+        look = skins.episode_look(self._skin, self._skin_seed)
+        self._target_colour, self._agent_colour = (
+            look.object_colour(TARGET),
+            look.object_colour(AGENT),
+        )
         self._scene, distractor = skins.backdrop(self._skin, self._background, self._skin_seed)
         self._seg_scene = distractor * np.uint8(self.DISTRACTOR_CLASS)
         centre, radius = self._to_pixels(self._target), max(self.success_radius * self.size, 3.0)

@@ -24,6 +24,7 @@ drawing cannot shift the physics' random stream.
 from __future__ import annotations
 
 import colorsys
+import zlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -45,6 +46,7 @@ class Skin:
     period: float = 0.25  # the pattern repeats this often, as a fraction of the frame side
     vignette: float = 0.0  # the background's corners are this much darker than its centre
     hue_shift: float = 0.0  # objects: turns of the colour wheel (~0.5 swaps red and cyan)
+    hue_spread: float = 0.0  # objects: each episode turns a further uniform [0, this) turns
     saturation: float = 1.0  # objects: saturation × this, at most 1
     brightness: float = 1.0  # objects: value × this, at most 1
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)  # objects: light colour per channel
@@ -75,11 +77,11 @@ SKINS: dict[str, Skin] = {  # append only: ids are positions, stored in datasets
     "stripes": Skin("stripes", ((124, 46, 86), (66, 24, 58)), period=1 / 6, hue_shift=0.12),
     "night": Skin("grid", ((6, 4, 18), (110, 24, 150)), period=1 / 6,  # neon objects
                   saturation=1.6, brightness=1.3),
-    # Turns of the objects' hue no other training skin takes, so training data can vary hue
-    # (reach's agent and target differ mainly in hue, half a turn apart).
-    "sand": Skin("gradient", ((176, 156, 116), (116, 96, 66)), hue_shift=0.4),
-    "slate": Skin(hue_shift=0.6, brightness=0.9),
-    "forest": Skin("gradient", ((20, 58, 34), (8, 26, 16)), vignette=0.3, hue_shift=0.75),
+    # Object hues drawn anew each episode from the whole wheel, so that training data varies
+    # hue apart from the scene (reach's agent and target differ only in hue, by half a turn).
+    "sand": Skin("gradient", ((176, 156, 116), (116, 96, 66)), hue_spread=1.0),
+    "slate": Skin(brightness=0.9, hue_spread=1.0),
+    "forest": Skin("gradient", ((20, 58, 34), (8, 26, 16)), vignette=0.3, hue_spread=1.0),
 }
 # fmt: on
 SKIN_NAMES = tuple(SKINS)
@@ -117,6 +119,7 @@ def get_skin(name: str) -> Skin:
         return replace(
             scene,
             hue_shift=objects.hue_shift,
+            hue_spread=objects.hue_spread,
             saturation=objects.saturation,
             brightness=objects.brightness,
             tint=objects.tint,
@@ -134,6 +137,17 @@ def skin_rng(seed: int) -> np.random.Generator:
     """The skin's own generator for an episode reset with ``seed``. A plain
     ``default_rng(seed)`` would replay the physics' draws: distractors on the start."""
     return np.random.default_rng([int(seed), _SKIN_STREAM])
+
+
+def episode_look(skin: Skin, seed: int) -> Skin:
+    """``skin`` as drawn in the episode reset with ``seed``: its ``hue_spread`` spent on a
+    hue turn of its own, from a stream apart from ``skin_rng``'s (which the backdrop uses)
+    and apart per skin (two skins played with one seed turn by different amounts)."""
+    if not skin.hue_spread:
+        return skin
+    own = zlib.crc32(repr(skin).encode())  # stable across processes, unlike hash()
+    turn = np.random.default_rng([int(seed), _SKIN_STREAM, own]).uniform(0.0, skin.hue_spread)
+    return replace(skin, hue_shift=(skin.hue_shift + float(turn)) % 1.0, hue_spread=0.0)
 
 
 def backdrop(skin: Skin, world_background: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
