@@ -17,8 +17,9 @@ distractors of skin SCENE with the object colours of skin OBJECTS. It probes whi
 a look a policy fails on; it has no id, so worlds draw it but datasets cannot record it.
 
 Skin randomness (pattern offsets, noise, distractor placement) comes from ``skin_rng``,
-seeded from the episode's reset seed and never from the world's ``np_random``, so
-drawing cannot shift the physics' random stream.
+and a ``hue_spread`` skin's per-episode hue turn from ``episode_look``; both are seeded
+from the episode's reset seed and never from the world's ``np_random``, so drawing cannot
+shift the physics' random stream.
 """
 
 from __future__ import annotations
