@@ -248,11 +248,12 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
         "train skins": training_looks(args),
         "left-out looks": list(args.left_out),
         "held-out skins": list(HELD_OUT_SKINS),
+        "every unseen look": [*args.left_out, *HELD_OUT_SKINS],
     }
     if not args.eval_train_skins:
         del groups["train skins"]
     if not args.left_out:
-        del groups["left-out looks"]
+        del groups["left-out looks"], groups["every unseen look"]
     singles = [*args.left_out, *HELD_OUT_SKINS, *args.mixed_looks]
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
