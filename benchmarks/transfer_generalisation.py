@@ -29,6 +29,7 @@ fails on.
 from __future__ import annotations
 
 import argparse
+import colorsys
 import json
 import time
 from pathlib import Path
@@ -40,12 +41,14 @@ from worldlab.agents.frame_policy import ENCODERS
 from worldlab.agents.imitation import ImitationConfig, evaluate_imitation, train_bc
 from worldlab.data.collect import collect
 from worldlab.data.dataset import EpisodeDataset
-from worldlab.data.episode import episode_filename, read_episode, write_episode
+from worldlab.data.episode import episode_filename, read_episode, read_json, write_episode
 from worldlab.data.manifest import Manifest
 from worldlab.evaluate.metrics import mean_ci
 from worldlab.train import train
 from worldlab.train.precision import describe_cpu
 from worldlab.transfer import ControlSpec, augment, quality, transfer_frames
+from worldlab.transfer.augment import RECORD
+from worldlab.worlds.reach import ReachEnv
 from worldlab.worlds.skins import HELD_OUT_SKINS, SKIN_NAMES, TRAIN_SKINS, skin_id
 
 SIZE, STEPS = 32, 50
@@ -181,6 +184,45 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
     return results
 
 
+def hue_gap(episode: dict, frame: int = 10) -> float | None:
+    """Turns of the colour wheel from the target's mean hue to the agent's in one frame of
+    a ``reach`` episode (``None`` where either disc is hidden)."""
+    obs, seg = np.asarray(episode["obs"][frame]), np.asarray(episode["seg"][frame])
+    hues = []
+    for part in (ReachEnv.AGENT_CLASS, ReachEnv.TARGET_CLASS):
+        pixels = obs[seg == part]
+        if len(pixels) < 3:
+            return None
+        hues.append(colorsys.rgb_to_hsv(*(pixels.mean(0) / 255.0))[0])
+    return (hues[0] - hues[1]) % 1.0
+
+
+def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dict:
+    """Per look: the share of episodes whose agent and target hues sit as far apart as in
+    ``flat`` (within 0.1 of a turn), in the transfer's re-renderings and the simulator's.
+    A hue turn keeps that gap; a generator that colours each disc on its own does not."""
+
+    def kept(episodes) -> float:
+        gaps = np.array([g for g in map(hue_gap, episodes) if g is not None])
+        off = np.abs((gaps - reference + 0.5) % 1.0 - 0.5)
+        return float((off < 0.1).mean())
+
+    def episodes(folder: Path) -> list[dict]:
+        data = EpisodeDataset(folder)
+        return [data.episode(i) for i in range(len(data))]
+
+    reference = float(np.median([g for g in map(hue_gap, episodes(flat)) if g is not None]))
+    made = EpisodeDataset(augmented)
+    record = read_json(augmented / RECORD, f"{augmented} has no {RECORD}")["episodes"]
+    results = {"flat_gap": reference}
+    for skin, folder in rendered.items():
+        mine = [
+            made.episode(i) for i, p in enumerate(made.paths) if record[p.name]["style"] == skin
+        ]
+        results[skin] = {"transfer": kept(mine), "simulator": kept(episodes(folder))}
+    return results
+
+
 def training_looks(args) -> list[str]:
     """The looks other than ``flat`` that the transfer model learns and the augmented data
     is drawn in: the training skins, less those ``--left-out`` (played only)."""
@@ -242,7 +284,7 @@ def quality_table(quality_rows: dict) -> list[str]:
     return lines
 
 
-def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
+def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args) -> str:
     groups = {
         "flat": ["flat"],
         "train skins": training_looks(args),
@@ -278,6 +320,15 @@ def table(rows: list[dict], quality_rows: dict, out: Path, args) -> str:
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
         lines.append(f"| {condition} | {mine[0]['transitions']} | " + " | ".join(cells) + " |")
     lines += quality_table(quality_rows)
+    if palettes:
+        lines += [
+            "",
+            f"Episodes whose agent and target hues sit {palettes['flat_gap']:.2f} of a "
+            "turn apart as in flat (within 0.1), frame 10: transfer / simulator",
+            "",
+        ]
+        lines += [f"- {skin}: {kept['transfer']:.0%} / {kept['simulator']:.0%}"
+                  for skin, kept in palettes.items() if skin != "flat_gap"]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
@@ -323,9 +374,13 @@ def main() -> None:
         found = transfer_quality(data["model"], data["flat"], data["rendered"], count)
         quality_file.write_text(json.dumps(found, indent=2))
     quality_rows = json.loads(quality_file.read_text()) if quality_file.exists() else {}
+    palettes = {}
+    if "flat + transfer" in args.conditions:
+        palettes = palettes_kept(data["flat"], data["flat + transfer"], data["rendered"])
     rows = policies(args, out, data)
-    (out / "results.json").write_text(json.dumps({"rows": rows, "quality": quality_rows}, indent=2))
-    print(table(rows, quality_rows, out, args))
+    record = {"rows": rows, "quality": quality_rows, "palettes": palettes}
+    (out / "results.json").write_text(json.dumps(record, indent=2))
+    print(table(rows, quality_rows, palettes, out, args))
 
 
 if __name__ == "__main__":
