@@ -17,6 +17,10 @@ Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
 
     python benchmarks/transfer_generalisation.py --out bench/transfer --model-minutes 25
 
+``--target-shape ring`` draws the target as a ring, so that it differs from the agent in
+shape: under the skins that turn every hue (``sand``, ``slate``, ``forest``) colour alone
+cannot tell the two discs apart, their hues being half a turn apart.
+
 ``--encoder keypoints`` gives BC a spatial-softmax encoder instead of the strided
 convolutions. ``--conditions`` runs some of them (without ``flat + transfer`` no model is
 trained). ``--left-out checker pastel`` keeps training skins out of every dataset and of
@@ -101,12 +105,13 @@ def jitter(source: Path, out: Path, copies: int, seed: int = 0) -> Path:
 
 def prepare(args, out: Path) -> dict[str, Path]:
     data, looks = {}, training_looks(args)
+    common = dict(COMMON, env_kwargs={"target_shape": args.target_shape})
     model = Path(args.model) if args.model else out / "transfer_model"
     transferring = "flat + transfer" in args.conditions
     if transferring and not (model / "config.json").exists():
         if not (out / "mix" / "manifest.json").exists():
             collect(out=out / "mix", episodes=args.mix_episodes, skins=["flat", *looks],
-                    policy="brownian", max_steps=STEPS, **COMMON)  # fmt: skip
+                    policy="brownian", max_steps=STEPS, **common)  # fmt: skip
         overrides = {
             "model.controls": ["edge", "seg"], "model.styles": len(SKIN_NAMES),
             "model.first_frame_dropout": 0.1, "train.steps": args.model_updates or 1_000_000,
@@ -117,14 +122,14 @@ def prepare(args, out: Path) -> dict[str, Path]:
     flat = out / "expert_flat"
     if not (flat / "manifest.json").exists():
         collect(out=flat, episodes=args.expert_episodes, seed=EXPERT_SEED, policy="expert",
-                max_steps=args.expert_steps, **COMMON)  # fmt: skip
+                max_steps=args.expert_steps, **common)  # fmt: skip
     rendered = []
     for skin in looks:
         folder = out / f"expert_{skin}"
         if not (folder / "manifest.json").exists():
             collect(out=folder, episodes=args.expert_episodes, seed=EXPERT_SEED,
                     policy="expert", skins=[skin], max_steps=args.expert_steps,
-                    **COMMON)  # fmt: skip
+                    **common)  # fmt: skip
         rendered.append(folder)
     data["flat"] = flat
     data["flat + simulator"] = merge([flat, *rendered], out / "expert_simulator")
@@ -298,7 +303,8 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
         del groups["left-out looks"], groups["every unseen look"]
     singles = [*args.left_out, *HELD_OUT_SKINS, *args.mixed_looks]
     lines = [
-        f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE}, {args.expert_episodes} expert episodes of "
+        f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE} ({args.target_shape} target), "
+        f"{args.expert_episodes} expert episodes of "
         f"{args.expert_steps} steps; BC ({args.encoder} encoder) {args.updates} updates at lr "
         f"{args.lr:g}; "
         f"{args.episodes} real episodes of {STEPS} steps per skin and seed; seeds {args.seeds}; "
@@ -353,6 +359,10 @@ def main() -> None:
         help="the BC policy's encoder: conv (how frames look) or keypoints (where things are)",
     )  # fmt: skip
     parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument(
+        "--target-shape", choices=ReachEnv.TARGET_SHAPES, default="disc",
+        help="ring: the target differs from the agent in shape too, not only in colour",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-train-skins", action="store_true", help="also play in those")
     parser.add_argument(

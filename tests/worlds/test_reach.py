@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import worldlab  # noqa: F401  (registers worldlab/Reach-v0)
-from worldlab.worlds.reach import ReachEnv
+from worldlab.worlds.reach import BACKGROUND, TARGET, ReachEnv
 
 
 @pytest.mark.filterwarnings("ignore:.*alternative render modes")
@@ -72,6 +72,35 @@ def test_target_far_from_start_and_drawn():
         # The agent (cyan) and target (red) both appear at their pixel positions.
         assert obs[int((1 - y) * 64), int(x * 64)].tolist() == [70, 210, 240]
         assert obs[int((1 - ty) * 64), int(tx * 64)].tolist() == [230, 70, 60]
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_a_ring_target_is_hollow_and_changes_nothing_else(size):
+    disc, ring = ReachEnv(size=size), ReachEnv(size=size, target_shape="ring")
+    disc.reset(seed=5)
+    ring.reset(seed=5)
+    disc.set_state((0.2, 0.2), target=(0.7, 0.6))  # apart: the agent covers no target pixel
+    ring.set_state((0.2, 0.2), target=(0.7, 0.6))
+    centre = int((1 - 0.6) * size), int(0.7 * size)
+    frame_disc, frame_ring = disc.render(), ring.render()
+    assert frame_disc[centre].tolist() == list(TARGET)
+    assert frame_ring[centre].tolist() == list(BACKGROUND)  # the hole shows the floor
+    seg_disc, seg_ring = disc.controls()["seg"], ring.controls()["seg"]
+    assert seg_ring[centre] == 0 and seg_disc[centre] == ReachEnv.TARGET_CLASS
+    target_disc, target_ring = (seg == ReachEnv.TARGET_CLASS for seg in (seg_disc, seg_ring))
+    assert target_ring.sum() >= 0.5 * target_disc.sum()  # still plain to see
+    assert not (target_ring & ~target_disc).any()  # and inside the disc's outline
+    same = ~target_disc  # every pixel off the target is drawn alike, so is the agent
+    np.testing.assert_array_equal(frame_disc[same], frame_ring[same])
+    for _ in range(10):  # physics is untouched
+        _, reward_disc, *_ = disc.step([1.0, 0.5])
+        _, reward_ring, *_ = ring.step([1.0, 0.5])
+        assert reward_disc == reward_ring
+
+
+def test_an_unknown_target_shape_names_the_choices():
+    with pytest.raises(ValueError, match="target_shape 'star'.*disc, ring"):
+        ReachEnv(target_shape="star")
 
 
 def test_reward_is_negative_distance():

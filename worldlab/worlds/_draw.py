@@ -10,8 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def fill_circle(canvas: np.ndarray, cx: float, cy: float, radius: float, colour) -> None:
-    """Fill the disc of ``radius`` pixels centred at pixel coordinates ``(cx, cy)``."""
+def fill_circle(
+    canvas: np.ndarray, cx: float, cy: float, radius: float, colour, hole: float = 0.0
+) -> None:
+    """Fill the disc of ``radius`` pixels centred at pixel coordinates ``(cx, cy)``; with a
+    ``hole`` radius, only the ring between the two."""
     height, width = canvas.shape[:2]
     x0, x1 = max(int(cx - radius), 0), min(int(cx + radius) + 2, width)
     y0, y1 = max(int(cy - radius), 0), min(int(cy + radius) + 2, height)
@@ -20,7 +23,8 @@ def fill_circle(canvas: np.ndarray, cx: float, cy: float, radius: float, colour)
     # Pixel centres are at integer + 0.5.
     xs = np.arange(x0, x1, dtype=np.float32) + 0.5 - cx
     ys = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5 - cy
-    inside = xs * xs + ys * ys <= radius * radius
+    squared = xs * xs + ys * ys
+    inside = (squared <= radius * radius) & (squared > hole * hole)
     canvas[y0:y1, x0:x1][inside] = colour
 
 

@@ -3,9 +3,10 @@
 A small, fully observable control task for planning and policy learning from
 images. The mass lives in the unit box ``[0, 1]²`` (``y`` points up), feels the
 clipped action as a force, is slowed by linear drag, and stops at the walls.
-A target, placed anew each episode, is drawn as a red disc; the mass as a cyan
-disc on a dark background (the ``flat`` skin; ``skin=`` draws it in other styles,
-``worldlab.worlds.skins``, and ``controls()`` gives segmentation and depth maps).
+A target, placed anew each episode, is drawn as a red disc (or a ring:
+``target_shape="ring"``); the mass as a cyan disc on a dark background (the ``flat``
+skin; ``skin=`` draws it in other styles, ``worldlab.worlds.skins``, and ``controls()``
+gives segmentation and depth maps).
 
 Example::
 
@@ -57,6 +58,10 @@ class ReachEnv(gymnasium.Env):
         min_target_distance: the target is sampled at least this far from the start.
         render_mode: ``None`` or ``"rgb_array"``; ``render()`` returns the frame either way.
         skin: how the world is drawn (``worldlab.worlds.skins.SKIN_NAMES``); never its physics.
+        target_shape: ``"disc"`` (a filled disc, as large as the agent's) or ``"ring"``
+            (the same disc with a hollow centre), so that the target differs from the agent
+            in shape as well as colour: under a skin that turns hues, colour alone cannot
+            tell the two apart (their hues sit half a turn apart).
 
     Action: ``Box(-1, 1, (2,), float32)``, the force ``(fx, fy)``; larger values are clipped.
 
@@ -76,6 +81,7 @@ class ReachEnv(gymnasium.Env):
     SEGMENT_CLASSES = ("background", "distractor", "target", "agent")  # controls()["seg"] ids
     SEGMENT_DEPTH = np.array([0, 85, 170, 255], np.uint8)  # per class: its drawing layer
     DISTRACTOR_CLASS, TARGET_CLASS, AGENT_CLASS = 1, 2, 3
+    TARGET_SHAPES = {"disc": 0.0, "ring": 0.55}  # shape -> hole radius, share of the radius
 
     def __init__(
         self,
@@ -85,9 +91,16 @@ class ReachEnv(gymnasium.Env):
         min_target_distance: float = 0.3,
         render_mode: str | None = None,
         skin: str = "flat",
+        target_shape: str = "disc",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unsupported render_mode {render_mode!r}")
+        if target_shape not in self.TARGET_SHAPES:
+            raise ValueError(
+                f"unknown target_shape {target_shape!r}; choose one of "
+                f"{', '.join(self.TARGET_SHAPES)}"
+            )
+        self.target_shape = target_shape
         self.size = int(size)
         self.max_steps = int(max_steps)
         self.success_radius = float(success_radius)
@@ -213,8 +226,9 @@ class ReachEnv(gymnasium.Env):
         self._scene, distractor = skins.backdrop(self._skin, self._background, self._skin_seed)
         self._seg_scene = distractor * np.uint8(self.DISTRACTOR_CLASS)
         centre, radius = self._to_pixels(self._target), max(self.success_radius * self.size, 3.0)
-        fill_circle(self._scene, *centre, radius, self._target_colour)
-        fill_circle(self._seg_scene, *centre, radius, self.TARGET_CLASS)
+        hole = self.TARGET_SHAPES[self.target_shape] * radius
+        fill_circle(self._scene, *centre, radius, self._target_colour, hole)
+        fill_circle(self._seg_scene, *centre, radius, self.TARGET_CLASS, hole)
 
     def _to_pixels(self, point: np.ndarray) -> tuple[float, float]:
         return float(point[0]) * self.size, (1.0 - float(point[1])) * self.size
