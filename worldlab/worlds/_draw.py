@@ -24,7 +24,9 @@ def fill_circle(
     xs = np.arange(x0, x1, dtype=np.float32) + 0.5 - cx
     ys = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5 - cy
     squared = xs * xs + ys * ys
-    inside = (squared <= radius * radius) & (squared > hole * hole)
+    inside = squared <= radius * radius
+    if hole > 0:  # (a disc keeps the pixel at its very centre)
+        inside &= squared > hole * hole
     canvas[y0:y1, x0:x1][inside] = colour
 
 
