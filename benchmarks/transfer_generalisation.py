@@ -189,34 +189,55 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
     return results
 
 
+def part_hue(episode: dict, part: int, frame: int) -> float | None:
+    """The mean hue (in turns) of the pixels of segmentation class ``part`` in one frame of
+    a ``reach`` episode (``None`` where it is hidden)."""
+    obs, seg = np.asarray(episode["obs"][frame]), np.asarray(episode["seg"][frame])
+    pixels = obs[seg == part]
+    if len(pixels) < 3:
+        return None
+    return colorsys.rgb_to_hsv(*(pixels.mean(0) / 255.0))[0]
+
+
 def hue_gap(episode: dict, frame: int = 10) -> float | None:
     """Turns of the colour wheel from the target's mean hue to the agent's in one frame of
     a ``reach`` episode (``None`` where either disc is hidden)."""
-    obs, seg = np.asarray(episode["obs"][frame]), np.asarray(episode["seg"][frame])
-    hues = []
-    for part in (ReachEnv.AGENT_CLASS, ReachEnv.TARGET_CLASS):
-        pixels = obs[seg == part]
-        if len(pixels) < 3:
-            return None
-        hues.append(colorsys.rgb_to_hsv(*(pixels.mean(0) / 255.0))[0])
-    return (hues[0] - hues[1]) % 1.0
+    agent = part_hue(episode, ReachEnv.AGENT_CLASS, frame)
+    target = part_hue(episode, ReachEnv.TARGET_CLASS, frame)
+    return None if agent is None or target is None else (agent - target) % 1.0
+
+
+def turn_apart(hues, reference: float) -> np.ndarray:
+    """How far each hue sits from ``reference`` around the wheel, in turns (0–0.5)."""
+    return np.abs((np.asarray(hues) - reference + 0.5) % 1.0 - 0.5)
 
 
 def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dict:
-    """Per look: the share of episodes whose agent and target hues sit as far apart as in
-    ``flat`` (within 0.1 of a turn), in the transfer's re-renderings and the simulator's.
-    A hue turn keeps that gap; a generator that colours each disc on its own does not."""
+    """Per look, in the transfer's re-renderings and the simulator's: the share of episodes
+    whose agent and target hues sit as far apart as in ``flat`` (within 0.1 of a turn; a hue
+    turn keeps that gap, a generator that colours each disc on its own does not), and the
+    share whose target is drawn more than 0.1 of a turn from flat's hue at the first frame
+    (a look that turns every hue moves it in 80% of its episodes; one that keeps the
+    target's flat colour lets a policy go on finding the target by colour)."""
 
     def kept(episodes) -> float:
-        gaps = np.array([g for g in map(hue_gap, episodes) if g is not None])
-        off = np.abs((gaps - reference + 0.5) % 1.0 - 0.5)
-        return float((off < 0.1).mean())
+        gaps = [g for g in map(hue_gap, episodes) if g is not None]
+        return float((turn_apart(gaps, reference) < 0.1).mean())
+
+    def target_hues(episodes) -> list[float]:
+        hues = (part_hue(e, ReachEnv.TARGET_CLASS, 0) for e in episodes)
+        return [h for h in hues if h is not None]
+
+    def turned(episodes) -> float:
+        return float((turn_apart(target_hues(episodes), flat_target) > 0.1).mean())
 
     def episodes(folder: Path) -> list[dict]:
         data = EpisodeDataset(folder)
         return [data.episode(i) for i in range(len(data))]
 
-    reference = float(np.median([g for g in map(hue_gap, episodes(flat)) if g is not None]))
+    flat_episodes = episodes(flat)
+    reference = float(np.median([g for g in map(hue_gap, flat_episodes) if g is not None]))
+    flat_target = float(np.median(target_hues(flat_episodes)))
     made = EpisodeDataset(augmented)
     record = read_json(augmented / RECORD, f"{augmented} has no {RECORD}")["episodes"]
     results = {"flat_gap": reference}
@@ -224,7 +245,11 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
         mine = [
             made.episode(i) for i, p in enumerate(made.paths) if record[p.name]["style"] == skin
         ]
-        results[skin] = {"transfer": kept(mine), "simulator": kept(episodes(folder))}
+        simulated = episodes(folder)
+        results[skin] = {
+            "transfer": kept(mine), "simulator": kept(simulated),
+            "target_turned": {"transfer": turned(mine), "simulator": turned(simulated)},
+        }  # fmt: skip
     return results
 
 
@@ -333,8 +358,14 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
             "turn apart as in flat (within 0.1), frame 10: transfer / simulator",
             "",
         ]
+        looks = {skin: kept for skin, kept in palettes.items() if skin != "flat_gap"}
         lines += [f"- {skin}: {kept['transfer']:.0%} / {kept['simulator']:.0%}"
-                  for skin, kept in palettes.items() if skin != "flat_gap"]  # fmt: skip
+                  for skin, kept in looks.items()]  # fmt: skip
+        lines += ["", "Episodes whose target is drawn more than 0.1 of a turn from flat's hue, "
+                  "frame 0: transfer / simulator", ""]  # fmt: skip
+        lines += [f"- {skin}: {kept['target_turned']['transfer']:.0%} / "
+                  f"{kept['target_turned']['simulator']:.0%}"
+                  for skin, kept in looks.items() if "target_turned" in kept]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
