@@ -365,7 +365,7 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
                   "frame 0: transfer / simulator", ""]  # fmt: skip
         lines += [f"- {skin}: {kept['target_turned']['transfer']:.0%} / "
                   f"{kept['target_turned']['simulator']:.0%}"
-                  for skin, kept in looks.items() if "target_turned" in kept]  # fmt: skip
+                  for skin, kept in looks.items()]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
