@@ -21,6 +21,11 @@ Results land in ``OUT/results.json`` and a Markdown table in ``OUT/results.md``.
 shape: under the skins that turn every hue (``sand``, ``slate``, ``forest``) colour alone
 cannot tell the two discs apart, their hues being half a turn apart.
 
+The transfer model is told each episode's hue turn (``model.hue_input``): ``augment``
+draws one per episode for the looks that turn every hue, as the simulator does, so its
+re-renderings move the target's colour as the simulator's renders do (``--no-hue-input``:
+the model picks a palette itself, and kept the target red in 98% of episodes).
+
 ``--encoder keypoints`` gives BC a spatial-softmax encoder instead of the strided
 convolutions. ``--conditions`` runs some of them (without ``flat + transfer`` no model is
 trained). ``--left-out checker pastel`` keeps training skins out of every dataset and of
@@ -114,7 +119,8 @@ def prepare(args, out: Path) -> dict[str, Path]:
                     policy="brownian", max_steps=STEPS, **common)  # fmt: skip
         overrides = {
             "model.controls": ["edge", "seg"], "model.styles": len(SKIN_NAMES),
-            "model.first_frame_dropout": 0.1, "train.steps": args.model_updates or 1_000_000,
+            "model.first_frame_dropout": args.first_frame_dropout,
+            "model.hue_input": args.hue_input, "train.steps": args.model_updates or 1_000_000,
             "train.max_minutes": None if args.model_updates else args.model_minutes,
         }  # fmt: skip
         train("flow", out / "mix", model, overrides=overrides)
@@ -158,10 +164,15 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
     actions = np.stack([e["action"] for e in episodes])
     results = {}
     for skin, folder in rendered.items():
-        real = np.stack([EpisodeDataset(folder).episode(i)["obs"] for i in range(count)])
-        made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
-                               maps, actions)  # fmt: skip
         rendered_data = EpisodeDataset(folder)
+        real_episodes = [rendered_data.episode(i) for i in range(count)]
+        real = np.stack([e["obs"] for e in real_episodes])
+        # A model with a hue input is asked for the palette the simulator drew.
+        hue = None
+        if model.config.hue_input and all("hue" in e for e in real_episodes):
+            hue = np.array([e["hue"][0] for e in real_episodes])
+        made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
+                               maps, actions, hue=hue)  # fmt: skip
         other_episodes = [rendered_data.episode(i) for i in range(count, 2 * count)]
         others = np.stack([e["obs"] for e in other_episodes])
         # A segmenter of the target skin, trained on other episodes than those scored.
@@ -381,6 +392,14 @@ def main() -> None:
         "(the same model whatever else shares the cores)",
     )  # fmt: skip
     parser.add_argument("--mix-episodes", type=int, default=400)
+    parser.add_argument(
+        "--hue-input", action=argparse.BooleanOptionalAction, default=True,
+        help="tell the transfer model each episode's hue turn (model.hue_input)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--first-frame-dropout", type=float, default=0.1,
+        help="share of the model's training samples without context (how it starts a video)",
+    )  # fmt: skip
     parser.add_argument("--expert-episodes", type=int, default=120)
     parser.add_argument("--expert-steps", type=int, default=20, help="steps per expert episode")
     parser.add_argument("--updates", type=int, default=3000)

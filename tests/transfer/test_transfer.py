@@ -137,6 +137,68 @@ def test_cli_transfer_and_augment(world, tmp_path):
     assert bad.returncode != 0 and "--weights must be numbers" in bad.stdout + bad.stderr
 
 
+# -- the hue input: a palette the caller picks ------------------------------------------------
+@pytest.fixture(scope="module")
+def hued(tmp_path_factory):
+    """A model that reads the hue turn, trained on flat and a random-hue skin (slate)."""
+    root = tmp_path_factory.mktemp("hued")
+    common = dict(env="reach", max_steps=10, size=16, controls=True, progress=False)
+    collect(out=root / "mix", episodes=4, skins=["flat", "slate"], **common)
+    collect(out=root / "source", episodes=3, seed=50, **common)
+    overrides = {**CONTROLLED, "model.styles": 11, "model.hue_input": True}
+    train("flow", root / "mix", root / "run", preset="tiny", overrides=overrides, progress=False)
+    return root
+
+
+def test_collect_records_each_episodes_hue(hued):
+    data = EpisodeDataset(hued / "mix")
+    hues = [read_episode(path)["hue"] for path in data.paths]
+    assert all(len(set(h.tolist())) == 1 for h in hues)  # one turn per episode
+    assert hues[0][0] == 0.0 and hues[2][0] == 0.0  # flat
+    assert hues[1][0] != hues[3][0] and 0 < hues[1][0] < 1  # slate draws its own each episode
+    assert "hue" not in read_episode(data.paths[0].parent.parent / "source" / data.paths[0].name)
+
+
+def test_augment_asks_for_a_hue_per_episode_and_records_it(hued, world, tmp_path):
+    model = worldlab.load(hued / "run")
+    spec = ControlSpec(["seg", "edge"])
+    record = augment(model, hued / "source", tmp_path / "aug", spec, ["slate"], hued / "run",
+                     progress=False)  # fmt: skip
+    made = {name: read_episode(tmp_path / "aug" / name) for name in record["episodes"]}
+    turned = [e for e in record["episodes"].items() if not e[1]["original"]]
+    assert len(turned) == 3 and len({entry["hue"] for _, entry in turned}) == 3
+    for name, entry in record["episodes"].items():
+        expected = 0.0 if entry["original"] else entry["hue"]  # flat keeps flat's 0
+        assert made[name]["hue"] == pytest.approx(np.full(len(made[name]["obs"]), expected))
+    # The hue the model was told is what it drew: the same request gives the same frames,
+    # another hue other frames.
+    name, entry = turned[0]
+    source = read_episode(hued / "source" / entry["source"])
+    args = (model, source["obs"][None], spec, skin_id("slate"), {"seg": source["seg"][None]},
+            source["action"][None])  # fmt: skip
+    again = transfer_frames(*args, seed=0, hue=entry["hue"])
+    other = transfer_frames(*args, seed=0, hue=(entry["hue"] + 0.5) % 1)
+    assert not np.array_equal(again, other)
+    # A model without a hue input cannot be told one: a random-hue style is recorded as
+    # unknown, a fixed one as its own turn.
+    plain = augment(worldlab.load(world / "run"), world / "source", tmp_path / "plain", spec,
+                    ["checker"], world / "run", progress=False)  # fmt: skip
+    assert {e["hue"] for e in plain["episodes"].values() if not e["original"]} == {0.25}
+    with pytest.raises(WorldlabError, match="without a hue input"):
+        transfer(world / "run", world / "source", tmp_path / "x.gif", spec, "dusk", hue=0.3)
+
+
+def test_cli_transfer_takes_a_hue(hued, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "worldlab.cli.main", "transfer", hued / "run", "--input",
+         hued / "source", "--out", tmp_path / "t.gif", "--style", "slate", "--controls",
+         "edge,seg", "--hue", "0.6", "--episodes", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["hue"] == [0.6, 0.6]
+
+
 # -- the measures, on ground truth ------------------------------------------------------------
 def test_edge_f1_is_one_on_itself_and_drops_when_structure_moves():
     frames = np.zeros((4, 32, 32, 3), np.uint8)

@@ -13,11 +13,13 @@ from worldlab.errors import WorldlabError
 from worldlab.worlds import make_env
 from worldlab.worlds.bounce import DEFAULT_COLOURS, BounceEnv
 from worldlab.worlds.control_maps import edges_from_segmentation
-from worldlab.worlds.reach import AGENT, ReachEnv
+from worldlab.worlds.reach import AGENT, TARGET, ReachEnv
 from worldlab.worlds.skins import (
     HELD_OUT_SKINS,
     SKIN_NAMES,
     TRAIN_SKINS,
+    Skin,
+    fixed_hue,
     get_skin,
     skin_id,
     skin_name,
@@ -166,6 +168,25 @@ def test_a_hue_spread_skin_turns_the_objects_anew_each_episode(world):
     background = env.controls()["seg"] == 0
     np.testing.assert_array_equal(slate_frame[background], flat_frame[background])
     assert get_skin("noise/slate").hue_spread == 1.0  # a mixed look takes it with the colours
+
+
+def test_a_world_reports_the_hue_turn_it_draws_its_objects_with():
+    env = ReachEnv(size=32, skin="sand")
+    hues = []
+    for seed in range(4):
+        frame, _ = env.reset(seed=seed)
+        hues.append(env.hue)
+        seg = env.controls()["seg"]
+        # The target is drawn in flat's colour turned by exactly the reported hue.
+        turned = Skin(hue_shift=env.hue).object_colour(TARGET)
+        assert tuple(frame[seg == env.TARGET_CLASS][0]) == turned
+    assert len(set(hues)) == 4 and all(0 <= h < 1 for h in hues)
+    env.set_skin("checker")
+    assert env.hue == 0.25 == fixed_hue("checker")
+    assert fixed_hue("flat") == 0.0 and fixed_hue("sand") is None
+    bounce = WORLDS["bounce"](skin="slate")
+    bounce.reset(seed=1)
+    assert 0 <= bounce.hue < 1 and bounce.hue != 0.0
 
 
 @pytest.mark.parametrize("world", WORLDS)

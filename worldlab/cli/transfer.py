@@ -53,6 +53,9 @@ def transfer(
     ),
     seed: int = typer.Option(0),
     sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
+    hue: float | None = typer.Option(
+        None, help="objects' hue turn in [0, 1] (models trained with model.hue_input)"
+    ),
 ) -> None:
     """Re-render a video or episodes in another style, keeping their structure."""
     from worldlab.config import parse_assignments
@@ -60,7 +63,7 @@ def transfer(
 
     record = run_transfer(
         run, input, out, _spec(controls, weights, weight_map), style, episodes, frames,
-        reference, seed, parse_assignments(sample, "--sample"),
+        reference, seed, parse_assignments(sample, "--sample"), hue=hue,
     )  # fmt: skip
     measures = record["measures"]
     line = (

@@ -140,7 +140,8 @@ def collect(
     ``split`` names a distribution of ``bounce`` (``worldlab.worlds.bounce_splits``): its
     keyword arguments are the base that ``env_kwargs`` overrides, and the manifest records it.
     ``skins`` (skinned worlds only): episode ``i`` is drawn in ``skins[i % len(skins)]`` and
-    stores its id per step as ``style``; a lone ``env_kwargs["skin"]`` counts as one skin.
+    stores its id per step as ``style`` and its objects' hue turn as ``hue`` (a
+    ``hue_spread`` skin draws one per episode); a lone ``env_kwargs["skin"]`` counts as one skin.
     ``controls``: also store every step's ground-truth ``seg`` and ``depth`` maps. The
     manifest records both, and a rerun must ask for the same.
     """
@@ -184,7 +185,9 @@ def collect(
                 world.unwrapped.set_skin(skins[index % len(skins)])
             arrays = run_episode(world, seed + index, max_steps, policy, drop_actions, controls)
             if skins:
-                arrays["style"] = np.full(len(arrays["obs"]), styles[index % len(skins)], np.int64)
+                length = len(arrays["obs"])
+                arrays["style"] = np.full(length, styles[index % len(skins)], np.int64)
+                arrays["hue"] = np.full(length, world.unwrapped.hue, np.float32)
             description = describe(world, arrays)
             if description is not None:  # first: no episode is ever left without one
                 add_caption(out, episode_filename(index), description)

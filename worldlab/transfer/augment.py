@@ -3,8 +3,11 @@
 Every source episode is kept (``keep_original``) and re-rendered in ``styles`` other
 styles by a control-conditioned model. A re-rendered episode keeps every array of its
 source (actions, rewards, terminations, ground-truth state and control maps); only its
-frames are new, and its ``style`` array says which style made them. ``augment.json``
-names the source and style of every episode. Episodes are written atomically and a
+frames are new, and its ``style`` and ``hue`` arrays say which style made them. A style
+that draws object hues at random (``hue_spread``) gets one turn per episode, drawn as the
+simulator draws it and given to a model with ``hue_input`` (a model without one picks its
+own, recorded as unknown, −1). ``augment.json`` names the source, style and hue of every
+episode. Episodes are written atomically and a
 rerun into the same ``out`` makes only the missing ones.
 """
 
@@ -29,7 +32,14 @@ from worldlab.models.base import WorldModel
 from worldlab.progress import progress_bar
 from worldlab.transfer.render import ControlSpec, check_model, transfer_frames
 from worldlab.worlds import BUILTIN_WORLDS
-from worldlab.worlds.skins import SKINNED_WORLDS, skin_id, skin_name
+from worldlab.worlds.skins import (
+    SKINNED_WORLDS,
+    episode_look,
+    fixed_hue,
+    get_skin,
+    skin_id,
+    skin_name,
+)
 
 RECORD = "augment.json"
 
@@ -122,7 +132,9 @@ def augment(
         {"source": str(data), "run": None if run is None else str(run), **spec.describe()}
     )
     record.setdefault("episodes", {})
-    # One job per output episode that does not exist yet: (out index, source index, style).
+    steers_hue = bool(getattr(model.config, "hue_input", False))
+    # One job per output episode that does not exist yet:
+    # (out index, source index, style, original, length, hue).
     jobs = []
     for index in range(len(source)):
         arrays = read_episode(source.paths[index])  # memory-mapped: style and length only
@@ -137,7 +149,11 @@ def augment(
             out_index = index * block + k
             if not (out / episode_filename(out_index)).exists():
                 original = keep_original and k == 0
-                jobs.append((out_index, index, name, original, len(arrays["obs"])))
+                if original:
+                    hue = _own_hue(arrays, own)
+                else:
+                    hue = _chosen_hue(name, seed * 1_000_003 + out_index, steers_hue)
+                jobs.append((out_index, index, name, original, len(arrays["obs"]), hue))
     with progress_bar(enabled=progress) as bar:
         task = bar.add_task("augment", total=len(jobs), unit="episodes")
         for original in [job for job in jobs if job[3]]:
@@ -159,6 +175,7 @@ def augment(
                 maps=_maps(episodes),
                 actions=_actions(model, episodes),
                 seed=seed + head[0],
+                hue=np.array([j[5] for j in group]) if steers_hue else None,
             )
             for job, episode, frames in zip(group, episodes, styled, strict=True):
                 _write(out, target, record, job, {**episode, "obs": frames}, source)
@@ -166,6 +183,23 @@ def augment(
     target.save(out)
     write_json(record_path, record)
     return record
+
+
+def _own_hue(arrays: dict[str, np.ndarray], style: str | None) -> float:
+    """A source episode's recorded hue turn, else its skin's fixed one, else −1."""
+    if "hue" in arrays and len(arrays["hue"]):
+        return float(arrays["hue"][0])
+    known = None if style is None else fixed_hue(style)
+    return -1.0 if known is None else known
+
+
+def _chosen_hue(style: str, seed: int, steers_hue: bool) -> float:
+    """The hue turn a re-rendering in ``style`` is asked for: the skin's own, or for a
+    ``hue_spread`` skin one drawn as the simulator would (−1 where the model cannot be told)."""
+    known = fixed_hue(style)
+    if known is not None:
+        return known
+    return episode_look(get_skin(style), seed).hue_shift if steers_hue else -1.0
 
 
 def _maps(episodes: list[dict]) -> dict[str, np.ndarray]:
@@ -183,9 +217,10 @@ def _actions(model: WorldModel, episodes: list[dict]) -> np.ndarray | None:
 
 
 def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict, source):
-    out_index, source_index, style, original, length = job
-    # Every episode carries a style (−1: unknown), so training windows stack.
+    out_index, source_index, style, original, length, hue = job
+    # Every episode carries a style and a hue (−1: unknown), so training windows stack.
     arrays["style"] = np.full(length, -1 if style is None else skin_id(style), np.int64)
+    arrays["hue"] = np.full(length, hue, np.float32)
     name = episode_filename(out_index)
     write_episode(out / name, arrays)
     manifest.episodes += 1
@@ -195,6 +230,7 @@ def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict
     record["episodes"][name] = {
         "source": source.paths[source_index].name,
         "style": style,
+        "hue": None if hue < 0 else round(float(hue), 6),
         "original": original,
     }
     manifest.save(out)

@@ -97,12 +97,15 @@ def transfer_frames(
     maps: dict[str, np.ndarray] | None = None,
     actions: np.ndarray | None = None,
     seed: int = 0,
+    hue: float | np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-render ``frames [B, T, H, W, C] uint8`` in ``style`` under ``spec``'s controls.
 
     ``maps``: recorded ``seg`` / ``depth`` ``[B, T, H, W]`` for those controls.
     ``actions``: ``[B, T, ...]`` in the episode layout (``actions[:, t]`` led to frame
-    t), or ``None`` to generate without actions. Returns ``[B, T, H, W, C] uint8``.
+    t), or ``None`` to generate without actions. ``hue``: the objects' hue turn, one for
+    all or one per episode ``[B]`` (models with ``hue_input``; ``None``: the model picks).
+    Returns ``[B, T, H, W, C] uint8``.
     """
     check_model(model, spec)
     frames = np.asarray(frames, np.uint8)
@@ -114,6 +117,12 @@ def transfer_frames(
     batch, steps = frames.shape[:2]
     device = model.device
     styles = None if style is None else torch.full((batch,), int(style), device=device)
+    hues = None
+    if hue is not None:
+        given = np.asarray(hue, np.float32).reshape(-1)
+        if len(given) not in (1, batch):
+            raise WorldlabError(f"give one hue or one per episode ({batch}), got {len(given)}")
+        hues = torch.from_numpy(np.resize(given, batch))
     seg_classes, context = model.config.seg_classes, model.config.context_frames
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
@@ -132,7 +141,7 @@ def transfer_frames(
             past = torch.stack(output[-context:], 1) if output else None
             output.append(
                 model.generate_frame(
-                    past, action, style=styles, controls=controls, batch_size=batch
+                    past, action, style=styles, controls=controls, batch_size=batch, hue=hues
                 )
             )
     finally:

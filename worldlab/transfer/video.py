@@ -4,6 +4,11 @@ Writes ``out`` (.mp4 / .gif) with three rows per episode: the input, its first c
 map and the output; and ``out`` with ``.json``: the settings and the quality measures of
 ``worldlab.transfer.quality`` (with a ``reference`` dataset of the same episodes rendered
 in the target style, also PSNR and style distance against the untransferred input).
+
+A model with ``hue_input`` is told the objects' hue turn: ``hue`` where given, else the
+reference's own per episode (so the output is scored against the palette it was asked
+for), else the style's fixed turn; a style that draws hues at random with neither is
+left to the model.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from worldlab.models.controls import canny, control_input
 from worldlab.transfer import quality
 from worldlab.transfer.augment import trained_styles
 from worldlab.transfer.render import ControlSpec, transfer_frames
-from worldlab.worlds.skins import skin_id
+from worldlab.worlds.skins import fixed_hue, skin_id
 
 
 def load_input(
@@ -47,6 +52,8 @@ def load_input(
                 out.setdefault("maps", {})[name] = np.stack([e[name][:length] for e in chosen])
         if all(e["action"].size for e in chosen):
             out["actions"] = np.stack([e["action"][:length] for e in chosen])
+        if all("hue" in e for e in chosen):
+            out["hue"] = np.array([float(e["hue"][0]) for e in chosen], np.float32)
         return out
     if not source.exists():
         raise WorldlabError(f"{source} does not exist: give a video file or a dataset directory")
@@ -90,8 +97,10 @@ def transfer(
     seed: int = 0,
     sampling: dict[str, Any] | None = None,
     model: WorldModel | None = None,
+    hue: float | None = None,
 ) -> dict[str, Any]:
-    """Re-render ``source`` in ``style`` with the control-conditioned model in ``run``."""
+    """Re-render ``source`` in ``style`` with the control-conditioned model in ``run``;
+    ``hue``: the objects' hue turn in [0, 1) (models with ``hue_input``)."""
     model = model or worldlab.load(run)
     known = trained_styles(model, run)
     if style not in known:
@@ -101,6 +110,7 @@ def transfer(
         )
     loaded = load_input(source, model.obs_shape[0], episodes, frames)
     inputs = loaded["frames"]
+    hues = _hues(model, style, hue, reference, inputs)
     with model.sampling(**(sampling or {})):
         output = transfer_frames(
             model,
@@ -110,6 +120,7 @@ def transfer(
             maps=loaded.get("maps"),
             actions=loaded.get("actions"),
             seed=seed,
+            hue=hues,
         )
         settings = model.sampling_settings()
     rows = [inputs, _control_row(inputs, spec, loaded.get("maps")), output]
@@ -127,6 +138,7 @@ def transfer(
         "run": str(run),
         "input": str(source),
         "style": style,
+        "hue": None if hues is None else [round(float(h), 6) for h in hues],
         **spec.describe(),
         "sampling": settings,
         "seed": seed,
@@ -136,6 +148,27 @@ def transfer(
     }
     write_json(Path(path).with_suffix(".json"), record)
     return record
+
+
+def _hues(model, style, hue, reference, inputs) -> np.ndarray | None:
+    """The hue turn per episode the model is told (see the module's docstring)."""
+    if hue is not None:
+        if not getattr(model.config, "hue_input", False):
+            raise WorldlabError(
+                "this model was trained without a hue input: leave out --hue, or train it "
+                "with --set model.hue_input=true"
+            )
+        if not 0.0 <= hue <= 1.0:
+            raise WorldlabError(f"--hue is a turn of the colour wheel in [0, 1], got {hue}")
+        return np.full(len(inputs), hue, np.float32)
+    if not getattr(model.config, "hue_input", False):
+        return None
+    if reference is not None:
+        given = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
+        if "hue" in given and len(given["hue"]) == len(inputs):
+            return given["hue"]
+    own = fixed_hue(style)
+    return None if own is None else np.full(len(inputs), own, np.float32)
 
 
 def _against_reference(reference, inputs, output, input_maps) -> dict[str, Any]:

@@ -472,6 +472,7 @@ class BounceEnv(gymnasium.Env):
     def _recolour(self) -> None:
         """The balls' and the occluder's colours under the skin (on a skin or colour change)."""
         look = skins.episode_look(self._skin, self._skin_seed)
+        self.hue = look.hue_shift  # the objects' hue turn in this episode (collect records it)
         self._ball_colours = [look.object_colour(c) for c in self._colours_u8]
         self._occluder_colour = look.object_colour(OCCLUDER_COLOUR)
 

@@ -219,6 +219,7 @@ class ReachEnv(gymnasium.Env):
         """Bake what is static within an episode (the skin's backdrop, the target) into the
         frame's and the segmentation's starting canvas, so a step only adds the agent."""
         look = skins.episode_look(self._skin, self._skin_seed)
+        self.hue = look.hue_shift  # the objects' hue turn in this episode (collect records it)
         self._target_colour, self._agent_colour = (
             look.object_colour(TARGET),
             look.object_colour(AGENT),

@@ -151,6 +151,13 @@ def episode_look(skin: Skin, seed: int) -> Skin:
     return replace(skin, hue_shift=(skin.hue_shift + float(turn)) % 1.0, hue_spread=0.0)
 
 
+def fixed_hue(name: str) -> float | None:
+    """The objects' hue turn under skin ``name``, or ``None`` where each episode draws
+    its own (a ``hue_spread`` skin)."""
+    skin = get_skin(name)
+    return None if skin.hue_spread else skin.hue_shift
+
+
 def backdrop(skin: Skin, world_background: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One episode's background under ``skin``, built once and copied every frame.
 

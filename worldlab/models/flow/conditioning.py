@@ -4,8 +4,10 @@ and optionally a visual style.
 Each scalar becomes sinusoidal features (as in DDPM / EDM); the action is a linear
 embedding, replaced by a learned "no action" vector where it is dropped (classifier-free
 guidance). A style (a skin of a built-in world, for control transfer) is a learned
-embedding added to the action's, with its own "no style" vector; so is a caption's text
-embedding (a linear map of it; an all-zero embedding means "no text"). Their sum, through a
+embedding added to the action's, with its own "no style" vector; so is a hue turn of the
+objects' colours (Fourier features of the angle, so 0 and 1 are one hue; below 0 means
+"no hue") and a caption's text embedding (a linear map of it; an all-zero embedding means
+"no text"). Their sum, through a
 small MLP, is one vector per sample that every block of the backbone reads (AdaGN in the
 U-Net, adaLN in the DiT).
 """
@@ -16,6 +18,15 @@ import math
 
 import torch
 from torch import nn
+
+HUE_HARMONICS = 4  # sin and cos of 2πk·hue for k = 1 … 4
+
+
+def hue_features(hue: torch.Tensor) -> torch.Tensor:
+    """``hue [N]`` in turns → ``[N, 2 · HUE_HARMONICS]``, periodic in 1."""
+    k = torch.arange(1, HUE_HARMONICS + 1, device=hue.device, dtype=torch.float32)
+    angles = 2 * math.pi * hue.float()[:, None] * k[None]
+    return torch.cat([angles.sin(), angles.cos()], -1)
 
 
 def sinusoidal(values: torch.Tensor, dims: int, scale: float = 1000.0) -> torch.Tensor:
@@ -32,11 +43,19 @@ class Conditioning(nn.Module):
     """``(τ, context noise, step level, action, keep_action) → [N, dims]``."""
 
     def __init__(
-        self, dims: int, action_dims: int, step_levels: int, styles: int = 0, text_dims: int = 0
+        self,
+        dims: int,
+        action_dims: int,
+        step_levels: int,
+        styles: int = 0,
+        text_dims: int = 0,
+        hue: bool = False,
     ):
         super().__init__()
         self.style = nn.Embedding(styles, dims) if styles else None
         self.no_style = nn.Parameter(torch.zeros(dims)) if styles else None
+        self.hue = nn.Linear(2 * HUE_HARMONICS, dims) if hue else None
+        self.no_hue = nn.Parameter(torch.zeros(dims)) if hue else None
         # A caption embedding is a unit vector spread over many dimensions; normalising its
         # projection makes it as loud as the other conditions from the first step (without
         # it, a tiny model took hundreds of updates to start reading the text).
@@ -59,10 +78,11 @@ class Conditioning(nn.Module):
         keep_action: torch.Tensor,
         style: torch.Tensor | None = None,
         text: torch.Tensor | None = None,
+        hue: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``time, context_noise [N]`` floats, ``step_level [N]`` int (k of d = 2^-k),
         ``action [N, A]`` encoded, ``keep_action [N]`` bool, ``style [N]`` int (−1: none),
-        ``text [N, D]`` a caption embedding (all zeros: none)."""
+        ``text [N, D]`` a caption embedding (all zeros: none), ``hue [N]`` turns (< 0: none)."""
         noise = sinusoidal(time, self.dims) + self.step_embedding(step_level)
         if self.action is not None:
             action_vector = self.action(action.to(self.no_action.dtype))
@@ -77,6 +97,12 @@ class Conditioning(nn.Module):
             vectors = self.style(known.clamp(min=0))
             action_vector = action_vector + torch.where(
                 known[:, None] >= 0, vectors, self.no_style.expand_as(vectors)
+            )
+        if self.hue is not None:
+            known = hue if hue is not None else torch.full_like(time, -1.0)
+            vectors = self.hue(hue_features(known.clamp(min=0)).to(self.no_hue.dtype))
+            action_vector = action_vector + torch.where(
+                known[:, None] >= 0, vectors, self.no_hue.expand_as(vectors)
             )
         if self.text is not None:
             given = text if text is not None else self.no_text.new_zeros(len(time), 1)

@@ -30,8 +30,9 @@ What the systems it follows do, and what we keep (paper settings → CPU default
   blocks) per control (edge, blur, depth, segmentation), weights per control at inference.
   Ours (``controls``): a zero-initialised copy of the U-Net's encoder per control feeding
   every ``control_every``-th skip; controls dropped per sample in training, so any subset
-  works; a style embedding (``styles``); ``first_frame_dropout`` teaches it to start a
-  video without context. See docs/transfer.md.
+  works; a style embedding (``styles``) and, for skins that draw object hues at random,
+  the hue turn as an input of its own (``hue_input``), so a caller picks the palette;
+  ``first_frame_dropout`` teaches it to start a video without context. See docs/transfer.md.
 
 Reward and continuation come from a small convolutional head reading the last two frames
 and the action (DIAMOND trains a separate reward/termination model; ours is one head).
@@ -98,6 +99,8 @@ class FlowConfig:
     seg_classes: int = 8  # segmentation classes read one-hot (higher ids share the last)
     styles: int = 0  # style embeddings (a built-in world's skins); 0 = no style input
     style_dropout: float = 0.1  # share of samples trained without their style
+    hue_input: bool = False  # read the data's per-step object hue turn (array ``hue``)
+    hue_dropout: float = 0.1  # share of samples trained without their hue
     first_frame_dropout: float = 0.0  # share trained with no context, so a video can start
     # text prompts (Cosmos Text2World): a caption embedding per frame (batch["text"])
     text_dims: int = 0  # width of the caption embedding; 0 = no text input

@@ -121,6 +121,7 @@ class FlowWorldModel(WorldModel):
             config.shortcut_levels,
             config.styles,
             config.text_dims,
+            config.hue_input,
         )
         if config.backbone == "unet":
             self.denoiser = UNetDenoiser(
@@ -181,7 +182,16 @@ class FlowWorldModel(WorldModel):
         return self.config.text_dims
 
     def _denoise_fn(
-        self, context, context_noise, action, keep, ema: bool, style=None, controls=None, text=None
+        self,
+        context,
+        context_noise,
+        action,
+        keep,
+        ema: bool,
+        style=None,
+        controls=None,
+        text=None,
+        hue=None,
     ) -> flow.Denoise:
         """The denoiser as a function of ``(x_τ, τ, step level)`` for fixed conditions;
         ``controls``: name → ``(map, weight)`` for the control branches."""
@@ -190,7 +200,7 @@ class FlowWorldModel(WorldModel):
         control = nets["control"] if controls and "control" in nets else None
 
         def denoise(x, time, level):
-            cond = conditioning(time, context_noise, level, action, keep, style, text)
+            cond = conditioning(time, context_noise, level, action, keep, style, text, hue)
             x = x.to(memory_format=torch.channels_last)
             if control is None:
                 return denoiser(x, context, cond)
@@ -225,6 +235,7 @@ class FlowWorldModel(WorldModel):
         context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
         keep = torch.rand(n, device=device) >= c.action_dropout
         style = self._training_style(batch, rows, times)
+        hue = self._training_hue(batch, rows, times)
         controls = self._training_controls(batch, rows, times)
         text = self._training_text(batch, rows, times)
         # Plain flow matching at the finest step; shortcut samples at bigger steps.
@@ -245,6 +256,7 @@ class FlowWorldModel(WorldModel):
                 style=None if style is None else style[part],
                 controls={name: (m[part], w[part]) for name, (m, w) in controls.items()},
                 text=None if text is None else text[part],
+                hue=None if hue is None else hue[part],
             )
             x_s, time_s, level_s, goal_s = flow.shortcut_targets(
                 denoise, target[part], c.shortcut_levels
@@ -260,6 +272,7 @@ class FlowWorldModel(WorldModel):
             style=style,
             controls=controls,
             text=text,
+            hue=hue,
         )
         prediction = denoise(x, time, level).float()
         errors = (prediction - goal).pow(2).flatten(1).mean(1)
@@ -299,6 +312,20 @@ class FlowWorldModel(WorldModel):
             )
         dropped = torch.rand(len(rows), device=style.device) < self.config.style_dropout
         return torch.where(dropped, -1, style)
+
+    def _training_hue(self, batch, rows, times) -> torch.Tensor | None:
+        """Each target's object hue turn, −1 where unknown or dropped."""
+        if not self.config.hue_input:
+            return None
+        if "hue" not in batch:
+            raise WorldlabError(
+                "model.hue_input is set but the data has no 'hue' array: collect a built-in "
+                "world with --skins (worldlab collect records each episode's hue), or set "
+                "model.hue_input=false"
+            )
+        hue = batch["hue"][rows, times].float()
+        dropped = torch.rand(len(rows), device=hue.device) < self.config.hue_dropout
+        return torch.where(dropped, -1.0, hue)
 
     def _training_text(self, batch, rows, times) -> torch.Tensor | None:
         """Each target's caption embedding, zeroed where dropped (guidance) or absent."""
@@ -434,6 +461,7 @@ class FlowWorldModel(WorldModel):
         controls: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
         batch_size: int | None = None,
         text: torch.Tensor | None = None,
+        hue: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The next frame ``[B, H, W, C] uint8`` under any of the model's conditions.
 
@@ -442,7 +470,8 @@ class FlowWorldModel(WorldModel):
         training; give ``batch_size``). ``action``: one per sample, or ``None`` (no action).
         ``style [B]``: style ids (−1: none). ``controls``: name → ``(map, weight)`` with the
         map from ``worldlab.models.controls.control_input`` and the weight ``[B]`` or a
-        spatial map ``[B, 1, H, W]``; several are summed (control transfer).
+        spatial map ``[B, 1, H, W]``; several are summed (control transfer). ``hue [B]``:
+        the objects' hue turn (< 0: none; needs ``hue_input``).
         """
         batch_size = batch_size if frames is None else frames.shape[0]
         if batch_size is None:
@@ -462,8 +491,16 @@ class FlowWorldModel(WorldModel):
             )
         if style is not None and not self.config.styles:
             raise WorldlabError("this model was trained without styles (model.styles = 0)")
+        if hue is not None:
+            if not self.config.hue_input:
+                raise WorldlabError(
+                    "this model was trained without a hue input (model.hue_input = false)"
+                )
+            hue = torch.as_tensor(hue, dtype=torch.float32, device=self.device).reshape(-1)
+            if len(hue) != batch_size:
+                raise WorldlabError(f"give one hue per sample ({batch_size}), got {len(hue)}")
         self._check_text(text, batch_size)
-        return self._generate(frames, encoded, keep, style, controls or None, text)
+        return self._generate(frames, encoded, keep, style, controls or None, text, hue)
 
     def _check_text(self, text: torch.Tensor | None, batch_size: int) -> None:
         if text is None:
@@ -505,7 +542,7 @@ class FlowWorldModel(WorldModel):
         return FlowState(frames, text)
 
     def _generate(
-        self, frames, encoded, keep, style=None, controls=None, text=None
+        self, frames, encoded, keep, style=None, controls=None, text=None, hue=None
     ) -> torch.Tensor:
         """Sample the next frame from past ``frames`` (``None``: no context)."""
         c = self.config
@@ -543,6 +580,7 @@ class FlowWorldModel(WorldModel):
                 style=twice(style),
                 controls={k: (twice(m), twice(w)) for k, (m, w) in (controls or {}).items()},
                 text=torch.cat([text, torch.zeros_like(text)]) if on_text else twice(text),
+                hue=twice(hue),
             )
 
             def denoise(x, time, level):
@@ -559,6 +597,7 @@ class FlowWorldModel(WorldModel):
                 style=style,
                 controls=controls,
                 text=text,
+                hue=hue,
             )
         noise = torch.randn(batch_size, *context.shape[2:], device=device)
         if c.prediction == "mean":
