@@ -7,8 +7,8 @@ frames are new, and its ``style`` and ``hue`` arrays say which style made them. 
 that draws object hues at random (``hue_spread``) gets one turn per episode, drawn as the
 simulator draws it and given to a model with ``hue_input`` (a model without one picks its
 own, recorded as unknown, −1). ``augment.json`` names the source, style and hue of every
-episode. Episodes are written atomically and a
-rerun into the same ``out`` makes only the missing ones.
+episode. Episodes are written atomically and a rerun into the same ``out`` makes only the
+missing ones.
 """
 
 from __future__ import annotations

@@ -7,9 +7,8 @@ guidance). A style (a skin of a built-in world, for control transfer) is a learn
 embedding added to the action's, with its own "no style" vector; so is a hue turn of the
 objects' colours (Fourier features of the angle, so 0 and 1 are one hue; below 0 means
 "no hue") and a caption's text embedding (a linear map of it; an all-zero embedding means
-"no text"). Their sum, through a
-small MLP, is one vector per sample that every block of the backbone reads (AdaGN in the
-U-Net, adaLN in the DiT).
+"no text"). Their sum, through a small MLP, is one vector per sample that every block of
+the backbone reads (AdaGN in the U-Net, adaLN in the DiT).
 """
 
 from __future__ import annotations
