@@ -205,6 +205,14 @@ def test_the_hue_input_learns_which_colour_to_draw():
 
     true, shuffled = error(hues), error(np.roll(hues, 16))
     assert true * 2 < shuffled, (true, shuffled)
+    # Guidance on the hue pushes away from the hue-free prediction: other frames, still true.
+    torch.manual_seed(1)
+    plain = model.generate_frame(None, None, batch_size=32, hue=torch.tensor(hues).float())
+    with model.sampling(hue_guidance=2.0):
+        torch.manual_seed(1)
+        guided = model.generate_frame(None, None, batch_size=32, hue=torch.tensor(hues).float())
+        assert error(hues) * 2 < shuffled
+    assert not torch.equal(plain, guided)
 
 
 def test_hue_is_read_from_the_batch_with_clear_errors():

@@ -107,6 +107,7 @@ class FlowConfig:
     text_encoder: str = "hash"  # which encoder made it (worldlab.models.text_encoder)
     text_dropout: float = 0.1  # share of samples trained without their text (guidance)
     prompt_guidance: float = 1.0  # classifier-free guidance on the text; 1 = conditional only
+    hue_guidance: float = 1.0  # classifier-free guidance on the hue (hue_input); 1 = conditional
 
 
 PRESETS: dict[str, dict] = {

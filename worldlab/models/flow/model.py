@@ -106,6 +106,7 @@ class FlowWorldModel(WorldModel):
         SamplingOption("guidance", "action guidance", low=0.0, high=10.0),
         SamplingOption("context_noise", "context noise", low=0.0, high=0.9),
         SamplingOption("prompt_guidance", "prompt guidance", low=0.0, high=10.0),
+        SamplingOption("hue_guidance", "hue guidance", low=0.0, high=10.0),
     )
     resumable_fields: ClassVar[frozenset[str]] = frozenset(
         f"model.{option.name}" for option in sampling_options
@@ -562,10 +563,13 @@ class FlowWorldModel(WorldModel):
             context_noise = torch.full((batch_size,), c.context_noise, device=device)
             context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
         # Classifier-free guidance, conditional and unconditional in one batch: on the text
-        # when there is one and prompt_guidance ≠ 1, else on the action.
+        # when there is one and prompt_guidance ≠ 1, else on the hue likewise, else on the
+        # action.
         on_text = text is not None and c.prompt_guidance != 1.0
+        on_hue = not on_text and hue is not None and c.hue_guidance != 1.0
         on_action = c.guidance != 1.0 and self.action_spec.input_dims > 0 and bool(keep.all())
-        guided, scale = on_text or on_action, c.prompt_guidance if on_text else c.guidance
+        guided = on_text or on_hue or on_action
+        scale = c.prompt_guidance if on_text else c.hue_guidance if on_hue else c.guidance
         if guided:
 
             def twice(value):
@@ -575,12 +579,12 @@ class FlowWorldModel(WorldModel):
                 twice(context),
                 twice(context_noise),
                 twice(encoded),
-                torch.cat([keep, keep if on_text else ~keep]),
+                torch.cat([keep, keep if on_text or on_hue else ~keep]),
                 ema=True,
                 style=twice(style),
                 controls={k: (twice(m), twice(w)) for k, (m, w) in (controls or {}).items()},
                 text=torch.cat([text, torch.zeros_like(text)]) if on_text else twice(text),
-                hue=twice(hue),
+                hue=torch.cat([hue, torch.full_like(hue, -1.0)]) if on_hue else twice(hue),
             )
 
             def denoise(x, time, level):
