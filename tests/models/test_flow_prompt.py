@@ -16,6 +16,7 @@ from worldlab.evaluate.generate import write_generation
 from worldlab.models.base import ActionSpec
 from worldlab.models.flow.config import PRESETS, FlowConfig
 from worldlab.models.flow.model import FlowWorldModel
+from worldlab.models.flow.sample_conditions import training_text
 from worldlab.models.text_encoder import make_text_encoder
 from worldlab.train import train
 
@@ -71,8 +72,11 @@ def test_the_text_decides_what_is_drawn_and_is_dropped_at_its_rate():
         "terminated": torch.zeros(16, 3, dtype=torch.bool),
         "is_first": torch.zeros(16, 3, dtype=torch.bool),
     }
-    kept = model._training_text(
-        {"text": torch.ones(4000, 1, 256)}, torch.arange(4000), torch.zeros(4000, dtype=torch.long)
+    kept = training_text(
+        model.config,
+        {"text": torch.ones(4000, 1, 256)},
+        torch.arange(4000),
+        torch.zeros(4000, dtype=torch.long),
     )
     assert 0.2 < float((kept.abs().sum(1) == 0).float().mean()) < 0.3  # dropped at the rate set
     optimizer = model.optimizer()

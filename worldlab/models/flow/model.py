@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
-from worldlab.models.controls import check_controls, control_channels, control_input
+from worldlab.models.controls import check_controls, control_channels
 from worldlab.models.flow import flow
 from worldlab.models.flow.conditioning import Conditioning
 from worldlab.models.flow.config import (
@@ -32,6 +32,12 @@ from worldlab.models.flow.config import (
 from worldlab.models.flow.control import ControlNet
 from worldlab.models.flow.dit import DiTDenoiser
 from worldlab.models.flow.heads import FramePairHeads
+from worldlab.models.flow.sample_conditions import (
+    training_controls,
+    training_hue,
+    training_style,
+    training_text,
+)
 from worldlab.models.flow.unet import UNetDenoiser
 from worldlab.models.registry import register
 
@@ -235,10 +241,10 @@ class FlowWorldModel(WorldModel):
             context_noise = torch.where(blank, torch.ones_like(context_noise), context_noise)
         context = flow.interpolate(context, torch.randn_like(context), 1 - context_noise)
         keep = torch.rand(n, device=device) >= c.action_dropout
-        style = self._training_style(batch, rows, times)
-        hue = self._training_hue(batch, rows, times)
-        controls = self._training_controls(batch, rows, times)
-        text = self._training_text(batch, rows, times)
+        style = training_style(c, batch, rows, times)
+        hue = training_hue(c, batch, rows, times)
+        controls = training_controls(c, batch, rows, times)
+        text = training_text(c, batch, rows, times)
         # Plain flow matching at the finest step; shortcut samples at bigger steps.
         shortcut = round(n * c.shortcut_fraction) if c.shortcut_levels > 0 else 0
         plain = n - shortcut
@@ -295,69 +301,6 @@ class FlowWorldModel(WorldModel):
         if shortcut:
             metrics["shortcut_loss"] = errors[plain:].mean().detach()
         return total, metrics
-
-    def _training_style(self, batch, rows, times) -> torch.Tensor | None:
-        """Each target's style id, −1 where dropped (so the model also runs without)."""
-        if not self.config.styles:
-            return None
-        if "style" not in batch:
-            raise WorldlabError(
-                "model.styles is set but the data has no 'style' array: collect a built-in "
-                "world with --skins, or set model.styles=0"
-            )
-        style = batch["style"][rows, times].long()
-        if int(style.max()) >= self.config.styles:
-            raise WorldlabError(
-                f"the data has style id {int(style.max())}, but model.styles = "
-                f"{self.config.styles}: set model.styles above it"
-            )
-        dropped = torch.rand(len(rows), device=style.device) < self.config.style_dropout
-        return torch.where(dropped, -1, style)
-
-    def _training_hue(self, batch, rows, times) -> torch.Tensor | None:
-        """Each target's object hue turn, −1 where unknown or dropped."""
-        if not self.config.hue_input:
-            return None
-        if "hue" not in batch:
-            raise WorldlabError(
-                "model.hue_input is set but the data has no 'hue' array: collect a built-in "
-                "world with --skins (worldlab collect records each episode's hue), or set "
-                "model.hue_input=false"
-            )
-        hue = batch["hue"][rows, times].float()
-        dropped = torch.rand(len(rows), device=hue.device) < self.config.hue_dropout
-        return torch.where(dropped, -1.0, hue)
-
-    def _training_text(self, batch, rows, times) -> torch.Tensor | None:
-        """Each target's caption embedding, zeroed where dropped (guidance) or absent."""
-        dims = self.config.text_dims
-        if not dims:
-            return None
-        if "text" not in batch:
-            raise WorldlabError(
-                "model.text_dims is set but the data has no 'text' array: embed the captions "
-                "first (worldlab data embed-captions DATA), or set model.text_dims=0"
-            )
-        text = batch["text"][rows, times].float()
-        if text.shape[-1] != dims:
-            raise WorldlabError(
-                f"the data's caption embeddings have {text.shape[-1]} dimensions, "
-                f"model.text_dims is {dims}: embed with the model's encoder or set text_dims"
-            )
-        kept = torch.rand(len(rows), device=text.device) >= self.config.text_dropout
-        return text * kept[:, None]
-
-    def _training_controls(self, batch, rows, times) -> dict[str, tuple]:
-        """Each control of the target frames, with weight 0 where left out (dropout), so
-        any subset of controls works at inference."""
-        c = self.config
-        controls = {}
-        for name in c.controls:
-            maps = batch[name][rows, times] if name in batch else None
-            control = control_input(name, batch["obs"][rows, times], maps, c.seg_classes)
-            kept = torch.rand(len(rows), device=control.device) >= c.control_dropout
-            controls[name] = (control.to(memory_format=torch.channels_last), kept.float())
-        return controls
 
     def _pick_targets(self, is_first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Up to ``targets_per_window`` random frames per window that have a predecessor in
