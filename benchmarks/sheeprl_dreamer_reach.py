@@ -346,7 +346,7 @@ def cmd_eval(args) -> None:
         "seconds": time.perf_counter() - t0,
     }
     out = args.json or os.path.join(
-        fs.parent(ckpt, 2), f"eval_{args.episodes}ep_seed{args.seed}.json"
+        fs.parent(ckpt, 2), f"eval_{Path(ckpt).stem}_{args.episodes}ep_seed{args.seed}.json"
     )
     Path(out).write_text(json.dumps(result, indent=2))
     print(
