@@ -110,7 +110,11 @@ def transfer(
         )
     loaded = load_input(source, model.obs_shape[0], episodes, frames)
     inputs = loaded["frames"]
-    hues = _hues(model, style, hue, reference, inputs)
+    # The same episodes in the target style, read once: their hues and the measures.
+    real = None
+    if reference is not None:
+        real = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
+    hues = _hues(model, style, hue, real, inputs)
     with model.sampling(**(sampling or {})):
         output = transfer_frames(
             model,
@@ -133,7 +137,7 @@ def transfer(
         "flicker_input": quality.flicker(inputs, inputs),
     }
     if reference is not None:
-        measures.update(_against_reference(reference, inputs, output, loaded.get("maps")))
+        measures.update(_against_reference(reference, real, inputs, output, loaded.get("maps")))
     record = {
         "run": str(run),
         "input": str(source),
@@ -150,7 +154,7 @@ def transfer(
     return record
 
 
-def _hues(model, style, hue, reference, inputs) -> np.ndarray | None:
+def _hues(model, style, hue, real, inputs) -> np.ndarray | None:
     """The hue turn per episode the model is told (see the module's docstring)."""
     if hue is not None:
         if not getattr(model.config, "hue_input", False):
@@ -163,17 +167,14 @@ def _hues(model, style, hue, reference, inputs) -> np.ndarray | None:
         return np.full(len(inputs), hue, np.float32)
     if not getattr(model.config, "hue_input", False):
         return None
-    if reference is not None:
-        given = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
-        if "hue" in given and len(given["hue"]) == len(inputs):
-            return given["hue"]
+    if real is not None and "hue" in real and len(real["hue"]) == len(inputs):
+        return real["hue"]
     own = fixed_hue(style)
     return None if own is None else np.full(len(inputs), own, np.float32)
 
 
-def _against_reference(reference, inputs, output, input_maps) -> dict[str, Any]:
+def _against_reference(reference, loaded, inputs, output, input_maps) -> dict[str, Any]:
     """The simulator's render of the same episodes in the target style: how close."""
-    loaded = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
     real = loaded["frames"]
     if real.shape != inputs.shape:
         raise WorldlabError(
