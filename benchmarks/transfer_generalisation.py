@@ -242,6 +242,15 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
     def turned(episodes) -> float:
         return float((turn_apart(target_hues(episodes), flat_target) > 0.1).mean())
 
+    def at_hue(episodes, asked: list[float]) -> float:
+        """Share of episodes told a hue whose first-frame target sits within 0.1 of a turn
+        of flat's target turned by it (``nan`` where none was told one)."""
+        pairs = [(part_hue(e, ReachEnv.TARGET_CLASS, 0), h)
+                 for e, h in zip(episodes, asked, strict=True) if h >= 0]  # fmt: skip
+        found = [turn_apart(seen, (flat_target + h) % 1.0) < 0.1
+                 for seen, h in pairs if seen is not None]  # fmt: skip
+        return float(np.mean(found)) if found else float("nan")
+
     def episodes(folder: Path) -> list[dict]:
         data = EpisodeDataset(folder)
         return [data.episode(i) for i in range(len(data))]
@@ -253,13 +262,16 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
     record = read_json(augmented / RECORD, f"{augmented} has no {RECORD}")["episodes"]
     results = {"flat_gap": reference}
     for skin, folder in rendered.items():
-        mine = [
-            made.episode(i) for i, p in enumerate(made.paths) if record[p.name]["style"] == skin
-        ]
+        chosen = [(i, p.name) for i, p in enumerate(made.paths) if record[p.name]["style"] == skin]
+        mine = [made.episode(i) for i, _ in chosen]
+        asked = [record[name].get("hue", -1.0) for _, name in chosen]
         simulated = episodes(folder)
+        drawn = [float(e["hue"][0]) if "hue" in e else -1.0 for e in simulated]
         results[skin] = {
             "transfer": kept(mine), "simulator": kept(simulated),
             "target_turned": {"transfer": turned(mine), "simulator": turned(simulated)},
+            "target_at_hue": {"transfer": at_hue(mine, asked),
+                              "simulator": at_hue(simulated, drawn)},
         }  # fmt: skip
     return results
 
@@ -377,6 +389,12 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
         lines += [f"- {skin}: {kept['target_turned']['transfer']:.0%} / "
                   f"{kept['target_turned']['simulator']:.0%}"
                   for skin, kept in looks.items()]  # fmt: skip
+        lines += ["", "Episodes whose target is drawn within 0.1 of a turn of the hue it was "
+                  "told (flat's target turned by it), frame 0: transfer / simulator",
+                  ""]  # fmt: skip
+        lines += [f"- {skin}: {kept['target_at_hue']['transfer']:.0%} / "
+                  f"{kept['target_at_hue']['simulator']:.0%}"
+                  for skin, kept in looks.items() if "target_at_hue" in kept]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
