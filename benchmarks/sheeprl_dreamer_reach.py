@@ -8,6 +8,10 @@ Runs in the peer venv (``../shared/peers/README.md``) with worldlab importable, 
     P=../.peer-venv/bin/python
     $P benchmarks/sheeprl_dreamer_reach.py train --out DIR --steps 20000 --seed 0
     $P benchmarks/sheeprl_dreamer_reach.py eval --ckpt DIR/.../checkpoint/ckpt_20000_0.ckpt
+    .venv/bin/python benchmarks/sheeprl_dreamer_reach.py curve --sheeprl DIR --worldlab RUN
+
+``curve`` (needs matplotlib: worldlab's venv) plots success against env steps: sheeprl's
+evaluated checkpoints beside worldlab runs' in-loop evaluations.
 
 ``train`` runs sheeprl's own DreamerV3 entry point (``sheeprl.cli.run_algorithm`` on the
 hydra config of ``exp=dreamer_v3`` with the overrides of ``overrides()``); the algorithm is
@@ -361,6 +365,59 @@ def cmd_eval(args) -> None:
     )
 
 
+def sheeprl_points(run: str) -> list[tuple[int, float, float]]:
+    """(env step, success, its 95% CI) of every ``eval`` of a sheeprl run's checkpoints."""
+    points = {}
+    for path in glob.glob(os.path.join(run, "**", "eval_ckpt_*.json"), recursive=True):
+        result = json.loads(Path(path).read_text())
+        step = int(Path(result["checkpoint"]).stem.split("_")[1])  # ckpt_<step>_<rank>
+        points[step] = (result["success_rate"], result["success_ci"])
+    if not points:
+        raise SystemExit(f"{run}: no eval_ckpt_*.json; run `eval` on its checkpoints first")
+    return [(step, *points[step]) for step in sorted(points)]
+
+
+def worldlab_points(run: str) -> list[tuple[int, float]]:
+    """(env step, success) of a worldlab online run's in-loop evaluations (eval.jsonl),
+    from the first one after its world model has trained (updates > 0)."""
+    path = Path(run) / "eval.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{run}: no eval.jsonl; is it a `worldlab agent train` run?")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [(row["env_step"], row["success_rate"]) for row in rows if row.get("updates", 1) > 0]
+
+
+def cmd_curve(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    for index, run in enumerate(args.worldlab):
+        steps, success = zip(*worldlab_points(run), strict=True)
+        label = "worldlab Dreamer, in-loop (10 episodes per point)" if index == 0 else None
+        axis.plot(steps, success, color="tab:blue", alpha=0.5, marker=".", label=label)
+    for index, run in enumerate(args.sheeprl):
+        steps, success, ci = zip(*sheeprl_points(run), strict=True)
+        label = "sheeprl DreamerV3 (100 episodes per point, 95% CI)" if index == 0 else None
+        axis.errorbar(steps, success, yerr=ci, color="tab:orange", marker="o", capsize=3,
+                      label=label)  # fmt: skip
+    for name, value in args.final:
+        steps, success, ci = (float(v) for v in value.split(":"))
+        axis.errorbar([steps], [success], yerr=[ci], color="tab:blue", marker="s", capsize=3,
+                      linestyle="none", label=f"worldlab Dreamer, {name}")  # fmt: skip
+    for name, value in args.line:
+        axis.axhline(float(value), linestyle="--", color="gray", label=name)
+    axis.set_xlabel("environment steps")
+    axis.set_ylabel("success rate")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=120)
+    print(f"plot: {args.out}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -384,8 +441,18 @@ def main() -> None:
     e.add_argument("--seed", type=int, default=1_000_000)
     e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
     e.add_argument("--json", default=None)
+    c = sub.add_parser("curve", help="plot success against env steps, both implementations")
+    c.add_argument("--sheeprl", nargs="*", default=[], help="sheeprl run dirs, after `eval`")
+    c.add_argument("--worldlab", nargs="*", default=[], help="worldlab online run dirs")
+    c.add_argument(
+        "--final", nargs=2, action="append", default=[], metavar=("NAME", "STEP:SUCCESS:CI"),
+        help="a measured point to add, e.g. '3 seeds, 100 episodes' 20000:0.52:0.07",
+    )  # fmt: skip
+    c.add_argument("--line", nargs=2, action="append", default=[], metavar=("NAME", "SUCCESS"),
+                   help="a baseline as a level, e.g. 'random actions' 0.10")  # fmt: skip
+    c.add_argument("--out", default="dreamer_reach_side_by_side.png")
     args = p.parse_args()
-    {"train": cmd_train, "eval": cmd_eval}[args.cmd](args)
+    {"train": cmd_train, "eval": cmd_eval, "curve": cmd_curve}[args.cmd](args)
 
 
 if __name__ == "__main__":
