@@ -365,26 +365,31 @@ def cmd_eval(args) -> None:
     )
 
 
-def sheeprl_points(run: str) -> list[tuple[int, float, float]]:
-    """(env step, success, its 95% CI) of every ``eval`` of a sheeprl run's checkpoints."""
+def sheeprl_points(run: str) -> list[tuple[int, float, float, float, float]]:
+    """(env step, success, its 95% CI, return, its 95% CI) of every ``eval`` of a sheeprl
+    run's checkpoints."""
     points = {}
     for path in glob.glob(os.path.join(run, "**", "eval_ckpt_*.json"), recursive=True):
-        result = json.loads(Path(path).read_text())
-        step = int(Path(result["checkpoint"]).stem.split("_")[1])  # ckpt_<step>_<rank>
-        points[step] = (result["success_rate"], result["success_ci"])
+        r = json.loads(Path(path).read_text())
+        step = int(Path(r["checkpoint"]).stem.split("_")[1])  # ckpt_<step>_<rank>
+        points[step] = (r["success_rate"], r["success_ci"], r["mean_return"], r["return_ci"])
     if not points:
         raise SystemExit(f"{run}: no eval_ckpt_*.json; run `eval` on its checkpoints first")
     return [(step, *points[step]) for step in sorted(points)]
 
 
-def worldlab_points(run: str) -> list[tuple[int, float]]:
-    """(env step, success) of a worldlab online run's in-loop evaluations (eval.jsonl),
-    from the first one after its world model has trained (updates > 0)."""
+def worldlab_points(run: str) -> list[tuple[int, float, float]]:
+    """(env step, success, return) of a worldlab online run's in-loop evaluations
+    (eval.jsonl), from the first one after its world model has trained (updates > 0)."""
     path = Path(run) / "eval.jsonl"
     if not path.exists():
         raise SystemExit(f"{run}: no eval.jsonl; is it a `worldlab agent train` run?")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(row["env_step"], row["success_rate"]) for row in rows if row.get("updates", 1) > 0]
+    return [
+        (row["env_step"], row["success_rate"], row["mean_return"])
+        for row in rows
+        if row.get("updates", 1) > 0
+    ]
 
 
 def cmd_curve(args) -> None:
@@ -393,26 +398,36 @@ def cmd_curve(args) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 3.8))
+    figure, (success_axis, return_axis) = plt.subplots(1, 2, figsize=(11, 4))
     for index, run in enumerate(args.worldlab):
-        steps, success = zip(*worldlab_points(run), strict=True)
+        steps, success, returns = zip(*worldlab_points(run), strict=True)
         label = "worldlab Dreamer, in-loop (10 episodes per point)" if index == 0 else None
-        axis.plot(steps, success, color="tab:blue", alpha=0.5, marker=".", label=label)
+        for axis, values in ((success_axis, success), (return_axis, returns)):
+            axis.plot(steps, values, color="tab:blue", alpha=0.5, marker=".", label=label)
     for index, run in enumerate(args.sheeprl):
-        steps, success, ci = zip(*sheeprl_points(run), strict=True)
+        steps, success, success_ci, returns, return_ci = zip(*sheeprl_points(run), strict=True)
         label = "sheeprl DreamerV3 (100 episodes per point, 95% CI)" if index == 0 else None
-        axis.errorbar(steps, success, yerr=ci, color="tab:orange", marker="o", capsize=3,
-                      label=label)  # fmt: skip
+        for axis, values, ci in ((success_axis, success, success_ci),
+                                 (return_axis, returns, return_ci)):  # fmt: skip
+            axis.errorbar(steps, values, yerr=ci, color="tab:orange", marker="o", capsize=3,
+                          label=label)  # fmt: skip
+    markers = iter("sDP^v")
     for name, value in args.final:
         steps, success, ci = (float(v) for v in value.split(":"))
-        axis.errorbar([steps], [success], yerr=[ci], color="tab:blue", marker="s", capsize=3,
-                      linestyle="none", label=f"worldlab Dreamer, {name}")  # fmt: skip
+        success_axis.errorbar(
+            [steps], [success], yerr=[ci], color="navy", marker=next(markers), capsize=3,
+            linestyle="none", label=f"worldlab Dreamer, {name}",
+        )  # fmt: skip
+    styles = iter([("gray", "--"), ("tab:green", "-."), ("tab:red", ":")])
     for name, value in args.line:
-        axis.axhline(float(value), linestyle="--", color="gray", label=name)
-    axis.set_xlabel("environment steps")
-    axis.set_ylabel("success rate")
-    axis.set_ylim(0, 1)
-    axis.legend(fontsize=7)
+        color, style = next(styles)
+        success_axis.axhline(float(value), linestyle=style, color=color, label=name)
+    success_axis.set_ylabel("success rate")
+    success_axis.set_ylim(0, 1)
+    return_axis.set_ylabel("real return")
+    for axis in (success_axis, return_axis):
+        axis.set_xlabel("environment steps")
+        axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(args.out, dpi=120)
     print(f"plot: {args.out}")
