@@ -10,8 +10,8 @@ Runs in the peer venv (``../shared/peers/README.md``) with worldlab importable, 
     $P benchmarks/sheeprl_dreamer_reach.py eval --ckpt DIR/.../checkpoint/ckpt_20000_0.ckpt
     .venv/bin/python benchmarks/sheeprl_dreamer_reach.py curve --sheeprl DIR --worldlab RUN
 
-``curve`` (needs matplotlib: worldlab's venv) plots success against env steps: sheeprl's
-evaluated checkpoints beside worldlab runs' in-loop evaluations.
+``curve`` (needs matplotlib: worldlab's venv) plots success and return against env steps:
+sheeprl's evaluated checkpoints beside worldlab runs' in-loop evaluations.
 
 ``train`` runs sheeprl's own DreamerV3 entry point (``sheeprl.cli.run_algorithm`` on the
 hydra config of ``exp=dreamer_v3`` with the overrides of ``overrides()``); the algorithm is
@@ -456,7 +456,7 @@ def main() -> None:
     e.add_argument("--seed", type=int, default=1_000_000)
     e.add_argument("--sample", action="store_true", help="sample actions instead of greedy")
     e.add_argument("--json", default=None)
-    c = sub.add_parser("curve", help="plot success against env steps, both implementations")
+    c = sub.add_parser("curve", help="plot success and return against env steps, both sides")
     c.add_argument("--sheeprl", nargs="*", default=[], help="sheeprl run dirs, after `eval`")
     c.add_argument("--worldlab", nargs="*", default=[], help="worldlab online run dirs")
     c.add_argument(

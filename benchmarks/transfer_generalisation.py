@@ -229,7 +229,9 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
     turn keeps that gap, a generator that colours each disc on its own does not), and the
     share whose target is drawn more than 0.1 of a turn from flat's hue at the first frame
     (a look that turns every hue moves it in 80% of its episodes; one that keeps the
-    target's flat colour lets a policy go on finding the target by colour)."""
+    target's flat colour lets a policy go on finding the target by colour), and the share
+    whose first-frame target is drawn at the hue the episode was told (the simulator's
+    renders: 100%)."""
 
     def kept(episodes) -> float:
         gaps = [g for g in map(hue_gap, episodes) if g is not None]
