@@ -108,6 +108,20 @@ def test_an_existing_run_needs_resume(tmp_path):
     assert len(curve[-1]["returns"]) == 1
 
 
+def test_a_resumed_run_keeps_its_seed_unless_told_another(tmp_path, cli):
+    run = tmp_path / "r"
+    sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    train = ("agent", "train", "mpc", "--env", "reach", "--out", run)
+    cli(*train, "--steps", 100, "--seed", 1, *sets)
+    # No --seed: the run goes on with its own, not the command line's default.
+    cli(*train, "--steps", 150, "--resume")
+    settings = read_agent_settings(run)
+    assert settings.online.seed == 1 and settings.online.steps == 150
+    assert json.loads((run / "config.json").read_text())["train"]["seed"] == 1
+    other = cli(*train, "--steps", 200, "--resume", "--seed", 2, check=False)
+    assert other.returncode != 0 and "online.seed=1" in other.stderr
+
+
 def test_mpc_learns_its_model_online_and_plans_with_it(tmp_path, cli):
     overrides = {**TINY, "online.pretrain": 3, "online.eval_every": 20}
     summary = train_online("mpc", "reach", 200, tmp_path / "m", overrides=overrides, progress=False)

@@ -425,7 +425,7 @@ def _save(out: Path, policy: FramePolicy, card: dict[str, Any]) -> None:
 def _config(request: TrainRequest) -> ImitationConfig:
     from worldlab.train.config import apply_overrides
 
-    config = ImitationConfig(seed=request.seed)
+    config = ImitationConfig(seed=request.seed_or_default)
     apply_overrides({"imitation": config}, request.overrides)
     config.check()
     return config

@@ -32,7 +32,7 @@ class TrainRequest:
     env: str | None = None  # the world it learns in (dreamer, mpc, vmc)
     steps: int | None = None  # real environment steps in total (dreamer, mpc, vmc)
     preset: str | None = None  # world-model size preset
-    seed: int = 0
+    seed: int | None = None  # None: 0 for a new run, a resumed run's own
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # --set
     env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # --env-arg
     resume: bool = False
@@ -44,6 +44,11 @@ class TrainRequest:
     eval_episodes: int = 10  # bc, latent-bc: real episodes to score
     policy_from: Path | None = None  # latent-bc: reuse this run's policy
     progress: bool = True
+
+    @property
+    def seed_or_default(self) -> int:
+        """The seed given, or 0 where none was."""
+        return 0 if self.seed is None else self.seed
 
     def world(self, kind: str) -> tuple[str, int]:
         """``(env, steps)``, which every kind that learns in a world needs."""

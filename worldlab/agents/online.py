@@ -344,8 +344,10 @@ def train_requested(kind: str, request: TrainRequest) -> dict[str, Any] | None:
     """``worldlab agent train dreamer|mpc``; the final evaluation (None after Ctrl-C)."""
     env, steps = request.world(kind)
     overrides = dict(request.overrides)
-    overrides.setdefault("online.seed", request.seed)
-    overrides.setdefault("train.seed", request.seed)  # model initialisation, replay sampling
+    if request.seed is not None or not request.resume:  # a resumed run keeps its own seed
+        overrides.setdefault("online.seed", request.seed_or_default)
+        # model initialisation, replay sampling
+        overrides.setdefault("train.seed", request.seed_or_default)
     summary = train_online(
         kind,
         env,

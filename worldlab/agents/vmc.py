@@ -274,7 +274,7 @@ def train_requested(kind: str, request: TrainRequest) -> dict[str, Any] | None:
         env,
         steps,
         request.out,
-        seed=request.seed,
+        seed=request.seed_or_default,
         preset=request.preset or "demo",
         overrides=request.overrides,
         env_kwargs=request.env_kwargs or None,

@@ -66,7 +66,7 @@ def agent_train(
         None, min=1, help="dreamer/mpc/vmc: real environment steps in total"
     ),
     preset: str | None = typer.Option(None, help="world-model size preset (default tiny)"),
-    seed: int = typer.Option(0),
+    seed: int | None = typer.Option(None, help="default 0; a resumed run keeps its own"),
     set_: list[str] | None = typer.Option(
         None,
         "--set",
