@@ -68,9 +68,13 @@ def test_control_inputs_have_their_channels_and_range():
         control_input("depth", frames)
 
 
-def test_fresh_branches_change_nothing_and_weight_zero_is_no_control():
+@pytest.mark.parametrize("backbone", ["unet", "dit"])
+def test_fresh_branches_change_nothing_and_weight_zero_is_no_control(backbone):
     """ControlNet's zero convolutions: a new branch leaves the base model's output as it was."""
-    model = model_with(controls=["edge", "seg"], seg_classes=4, ema_decay=0.0)
+    model = model_with(controls=["edge", "seg"], seg_classes=4, ema_decay=0.0, backbone=backbone)
+    with torch.no_grad():  # a base that has learned something (a fresh DiT outputs zeros)
+        for p in [*model.denoiser.parameters(), *model.conditioning.parameters()]:
+            p.add_(torch.randn_like(p) * 0.05)
     obs = torch.from_numpy(squares(np.random.default_rng(1), 3, 5))
     controls = {
         "edge": (control_input("edge", obs[:, -1]), torch.ones(3)),
@@ -102,13 +106,16 @@ def test_fresh_branches_change_nothing_and_weight_zero_is_no_control():
     )
 
 
-def test_the_edge_branch_learns_where_things_are():
+@pytest.mark.parametrize("backbone", ["unet", "dit"])
+def test_the_edge_branch_learns_where_things_are(backbone):
     """Squares placed independently of the past: only the edge map tells where the next one
     is. After a short training, true edges give a far better frame than shuffled ones."""
     rng = np.random.default_rng(0)
-    model = model_with(controls=["edge"], first_frame_dropout=0.2, ema_decay=0.0, lr=1e-3)
+    model = model_with(
+        controls=["edge"], first_frame_dropout=0.2, ema_decay=0.0, lr=1e-3, backbone=backbone
+    )
     optimizer = model.optimizer()
-    for _ in range(80):
+    for _ in range(80 if backbone == "unet" else 160):  # the tiny DiT learns slower
         loss, _ = model.loss(batch_of(squares(rng, 16, 4)))
         optimizer.zero_grad()
         loss.backward()
@@ -147,11 +154,24 @@ def test_styles_and_controls_are_read_from_the_batch_with_clear_errors():
         model.generate_frame(None, None, controls={"edge": (None, None)}, batch_size=2)
 
 
-def test_controls_need_known_names_and_the_unet():
+def test_controls_need_known_names_and_a_positive_spacing():
     with pytest.raises(WorldlabError, match="unknown control 'normals'"):
         model_with(controls=["normals"])
-    with pytest.raises(WorldlabError, match="U-Net"):
-        model_with(controls=["edge"], backbone="dit")
+    with pytest.raises(WorldlabError, match="control_every must be ≥ 1"):
+        model_with(controls=["edge"], control_every=0)
+
+
+def test_dit_branches_copy_every_kth_block_and_feed_only_those():
+    model = model_with(controls=["edge"], backbone="dit", depth=4, control_every=2)
+    branch = model.control.branches["edge"]
+    assert len(branch.blocks) == 2
+    with torch.no_grad():
+        for p in branch.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    noisy, context = torch.randn(2, 3, 16, 16), torch.randn(2, 1, 3, 16, 16)
+    residuals, middle = branch(noisy, context, torch.randn(2, 1, 16, 16), torch.randn(2, 32))
+    assert middle is None and [r is not None for r in residuals] == [True, False, True, False]
+    assert residuals[0].shape == (2, 2, 4, 4, 32)  # frames, rows, columns, width
 
 
 def coloured_squares(hues, steps=2, size=16):

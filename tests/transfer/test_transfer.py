@@ -137,6 +137,21 @@ def test_cli_transfer_and_augment(world, tmp_path):
     assert bad.returncode != 0 and "--weights must be numbers" in bad.stdout + bad.stderr
 
 
+def test_a_dit_transfer_model_trains_and_transfers_from_the_cli(world, tmp_path, cli):
+    """Control branches on the DiT backbone, end to end as a user runs them."""
+    run = tmp_path / "dit"
+    cli("train", "flow", "--data", world / "mix", "--out", run, "--preset", "tiny",
+        "--set", "model.backbone=dit", "--set", "model.controls=edge,seg",
+        "--set", "model.styles=8", "--set", "model.first_frame_dropout=0.2",
+        "--set", "train.steps=4", "--set", "train.seq_len=8",
+        "--set", "train.batch_size=4")  # fmt: skip
+    model = worldlab.load(run)
+    assert model.config.backbone == "dit" and set(model.control.branches) == {"edge", "seg"}
+    out = cli("transfer", run, "--input", world / "source", "--out", tmp_path / "t.gif",
+              "--style", "dusk", "--controls", "edge,seg", "--weights", "1,0.5")  # fmt: skip
+    assert "style 'dusk'" in out.stdout and (tmp_path / "t.gif").stat().st_size > 0
+
+
 # -- the hue input: a palette the caller picks ------------------------------------------------
 @pytest.fixture(scope="module")
 def hued(tmp_path_factory):

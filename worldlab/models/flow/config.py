@@ -28,10 +28,11 @@ What the systems it follows do, and what we keep (paper settings → CPU default
 
 - **Control transfer.** Cosmos Transfer 2.5: ControlNet branches (copies of the first
   blocks) per control (edge, blur, depth, segmentation), weights per control at inference.
-  Ours (``controls``): a zero-initialised copy of the U-Net's encoder per control feeding
-  every ``control_every``-th skip; controls dropped per sample in training, so any subset
-  works; a style embedding (``styles``) and, for skins that draw object hues at random,
-  the hue turn as an input of its own (``hue_input``), so a caller picks the palette;
+  Ours (``controls``): per control, a zero-initialised copy of the U-Net's encoder feeding
+  every ``control_every``-th skip, or on the DiT a copy of every ``control_every``-th
+  block; controls dropped per sample in training, so any subset works; a style
+  embedding (``styles``) and, for skins that draw object hues at random, the hue turn as
+  an input of its own (``hue_input``), so a caller picks the palette;
   ``first_frame_dropout`` teaches it to start a video without context. See docs/transfer.md.
 
 Reward and continuation come from a small convolutional head reading the last two frames
@@ -92,9 +93,9 @@ class FlowConfig:
     prediction: str = "sample"
     guidance: float = 1.0  # classifier-free guidance on the action; 1 = conditional only
     context_noise: float = 0.1  # noise the context is held at while sampling (Oasis)
-    # control transfer (Cosmos Transfer): ControlNet branches and a style input (U-Net only)
+    # control transfer (Cosmos Transfer): ControlNet branches and a style input
     controls: list[str] = field(default_factory=list)  # of edge, blur, seg, depth (controls.py)
-    control_every: int = 1  # a branch feeds every k-th down block of the U-Net
+    control_every: int = 1  # a branch feeds every k-th down block of the U-Net / DiT block
     control_dropout: float = 0.25  # share of samples each control is left out of in training
     seg_classes: int = 8  # segmentation classes read one-hot (higher ids share the last)
     styles: int = 0  # style embeddings (a built-in world's skins); 0 = no style input

@@ -1,14 +1,19 @@
-"""ControlNet-style branches on the U-Net: one per control map (Cosmos Transfer's design).
+"""ControlNet-style branches: one per control map (Cosmos Transfer's design).
 
-A branch is a trainable copy of the U-Net's encoder (stem, down blocks, middle) that also
-reads its control map through a small hint encoder. Its features leave through 1×1
-convolutions initialised at zero and are added to the main U-Net's skip connections and
-middle, so a fresh branch changes nothing (ControlNet, Zhang et al. 2023; Cosmos Transfer
-inserts its branches the same way, every k-th block).
+On the U-Net (``ControlBranch``), a branch is a trainable copy of the encoder (stem, down
+blocks, middle) that also reads its control map through a small hint encoder. Its
+features leave through 1×1 convolutions initialised at zero and are added to the main
+U-Net's skip connections and middle (ControlNet, Zhang et al. 2023).
+
+On the DiT (``DiTControlBranch``), a branch has its own patch embedding of the frames, a
+hint encoder whose patches are added to the noisy frame's tokens, and its own copy of
+every k-th transformer block; after each copy a zero-initialised linear layer adds the
+branch's tokens to those of the matching main block (Cosmos Transfer's control blocks,
+inserted every k-th block of the base DiT). Either way a fresh branch changes nothing.
 
 At inference the residuals of several branches are summed, each scaled by its weight: a
-number, or a spatial map ``[N, 1, H, W]`` resized to every level (Cosmos Transfer's
-spatiotemporal control weights).
+number, or a spatial map ``[N, 1, H, W]`` resized to every level or token grid (Cosmos
+Transfer's spatiotemporal control weights).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from worldlab.models.flow.dit import DiTBlock, patches, video_tokens
 from worldlab.models.flow.unet import ResBlock
 
 
@@ -84,12 +90,74 @@ class ControlBranch(nn.Module):
         return residuals, self.middle_out(self.middle(x, cond))
 
 
+class DiTControlBranch(nn.Module):
+    """``(noisy, context, control map, cond) → residuals`` for the DiT's blocks, ``None``
+    for those it does not feed, and no middle.
+
+    ``every`` = k: a copy of block 0, k, 2k, … of the main DiT; copy j's tokens are added
+    after main block j·k.
+    """
+
+    def __init__(
+        self,
+        control_channels: int,
+        image_channels: int,
+        patch: int,
+        width: int,
+        depth: int,
+        heads: int,
+        cond_dims: int,
+        every: int = 1,
+    ):
+        super().__init__()
+        self.patch, self.heads, self.depth = patch, heads, depth
+        self.fed = list(range(0, depth, every))
+        self.embed = nn.Linear(image_channels * patch * patch, width)
+        self.is_target = nn.Parameter(torch.zeros(width))
+        self.hint = nn.Sequential(
+            nn.Conv2d(control_channels, 16, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(16, 16, 3, padding=1),
+            nn.SiLU(),
+        )
+        self.hint_embed = nn.Linear(16 * patch * patch, width)
+        self.blocks = nn.ModuleList(DiTBlock(width, heads, cond_dims) for _ in self.fed)
+        self.out = nn.ModuleList(_zero_linear(width) for _ in self.fed)
+
+    def forward(
+        self, noisy: torch.Tensor, context: torch.Tensor, control: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[list[torch.Tensor | None], None]:
+        frames = context.shape[1] + 1
+        rows, cols = noisy.shape[-2] // self.patch, noisy.shape[-1] // self.patch
+        tokens, angles = video_tokens(
+            self.embed, self.is_target, noisy, context, self.patch, self.heads
+        )
+        hint = self.hint_embed(patches(self.hint(control)[:, None], self.patch))
+        tokens = torch.cat([tokens[:, : -rows * cols], tokens[:, -rows * cols :] + hint], 1)
+        residuals: list[torch.Tensor | None] = [None] * self.depth
+        for index, block, out in zip(self.fed, self.blocks, self.out, strict=True):
+            tokens = block(tokens, cond, angles)
+            residuals[index] = out(tokens).unflatten(1, (frames, rows, cols))
+        return residuals, None
+
+
+def _zero_linear(width: int) -> nn.Linear:
+    layer = nn.Linear(width, width)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _scaled(residual: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``residual [N, C, h, w]`` times ``weight``: ``[N]`` per sample or ``[N, 1, H, W]`` map."""
+    """``residual`` (U-Net ``[N, C, h, w]`` or DiT tokens ``[N, F, rows, cols, width]``) times
+    ``weight``: ``[N]`` per sample or an ``[N, 1, H, W]`` map (for the DiT, the same map in
+    every frame)."""
+    tokens = residual.dim() == 5
     if weight.dim() == 1:
-        return residual * weight.to(residual.dtype)[:, None, None, None]
-    resized = F.interpolate(weight.float(), size=residual.shape[-2:], mode="area")
-    return residual * resized.to(residual.dtype)
+        return residual * weight.to(residual.dtype).reshape(-1, *[1] * (residual.dim() - 1))
+    grid = residual.shape[2:4] if tokens else residual.shape[-2:]
+    resized = F.interpolate(weight.float(), size=grid, mode="area").to(residual.dtype)
+    return residual * (resized[..., None] if tokens else resized)  # [N, 1, rows, cols, 1]
 
 
 def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
@@ -97,12 +165,18 @@ def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
 
 
 class ControlNet(nn.Module):
-    """One branch per control name; ``forward`` sums their weighted residuals."""
+    """One branch per control name (a ``ControlBranch`` for the U-Net, a
+    ``DiTControlBranch`` for the DiT); ``forward`` sums their weighted residuals."""
 
-    def __init__(self, control_channels: dict[str, int], **branch_settings):
+    def __init__(
+        self,
+        control_channels: dict[str, int],
+        branch: type[ControlBranch] | type[DiTControlBranch] = ControlBranch,
+        **branch_settings,
+    ):
         super().__init__()
         self.branches = nn.ModuleDict(
-            {name: ControlBranch(ch, **branch_settings) for name, ch in control_channels.items()}
+            {name: branch(ch, **branch_settings) for name, ch in control_channels.items()}
         )
 
     def forward(
@@ -119,10 +193,10 @@ class ControlNet(nn.Module):
         for name, (control, weight) in controls.items():
             residuals, mid = self.branches[name](noisy, context, control, cond)
             residuals = [None if r is None else _scaled(r, weight) for r in residuals]
-            mid = _scaled(mid, weight)
+            mid = None if mid is None else _scaled(mid, weight)
             if skips is None:
                 skips, middle = residuals, mid
             else:
                 skips = [_add(a, b) for a, b in zip(skips, residuals, strict=True)]
-                middle = middle + mid
+                middle = _add(middle, mid)
         return skips or [], middle

@@ -72,6 +72,32 @@ class DiTBlock(nn.Module):
         return x + gate2 * self.mlp(h)
 
 
+def patches(frames: torch.Tensor, patch: int) -> torch.Tensor:
+    """``[N, F, C, H, W]`` → ``[N, F·rows·cols, C·patch·patch]``, in (t, row, col) order."""
+    rows, cols = frames.shape[-2] // patch, frames.shape[-1] // patch
+    cut = frames.unflatten(3, (rows, patch)).unflatten(5, (cols, patch))  # N F C r p c p
+    return cut.permute(0, 1, 3, 5, 2, 4, 6).flatten(4).flatten(1, 3)
+
+
+def video_tokens(
+    embed: nn.Linear,
+    is_target: torch.Tensor,
+    noisy: torch.Tensor,
+    context: torch.Tensor,
+    patch: int,
+    heads: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tokens of the context frames and the noisy one (last, marked by ``is_target``),
+    and their rotary angles."""
+    video = torch.cat([context, noisy[:, None]], 1)  # [N, F, C, H, W], the noisy frame last
+    tokens = embed(patches(video, patch))
+    rows, cols = noisy.shape[-2] // patch, noisy.shape[-1] // patch
+    target = torch.arange(tokens.shape[1], device=tokens.device) >= tokens.shape[1] - rows * cols
+    tokens = tokens + target[:, None].to(tokens.dtype) * is_target
+    angles = rope_angles(video.shape[1], rows, cols, tokens.shape[-1] // heads, tokens.device)
+    return tokens, angles
+
+
 class DiTDenoiser(nn.Module):
     """``(noisy [N, C, H, W], context [N, K, C, H, W], cond [N, D]) → x̂ [N, C, H, W]``."""
 
@@ -96,19 +122,24 @@ class DiTDenoiser(nn.Module):
     def multiple(self) -> int:
         return self.patch
 
-    def forward(self, noisy: torch.Tensor, context: torch.Tensor, cond: torch.Tensor):
-        n, frames = context.shape[0], context.shape[1] + 1
-        height, width = noisy.shape[-2:]
+    def forward(
+        self,
+        noisy: torch.Tensor,
+        context: torch.Tensor,
+        cond: torch.Tensor,
+        residuals: list[torch.Tensor | None] | None = None,
+        middle: None = None,
+    ):
+        """``residuals``: control branches' additions to the tokens after each block
+        (``[N, F, rows, cols, width]`` or None per block); ``middle``: the U-Net's, none here."""
+        n, height, width = noisy.shape[0], *noisy.shape[-2:]
         rows, cols, p = height // self.patch, width // self.patch, self.patch
-        video = torch.cat([context, noisy[:, None]], 1)  # [N, F, C, H, W], the noisy frame last
-        patches = video.unflatten(3, (rows, p)).unflatten(5, (cols, p))  # N F C r p c p
-        tokens = self.embed(patches.permute(0, 1, 3, 5, 2, 4, 6).flatten(4).flatten(1, 3))
-        per_frame = rows * cols
-        target = torch.arange(tokens.shape[1], device=tokens.device) >= tokens.shape[1] - per_frame
-        tokens = tokens + target[:, None].to(tokens.dtype) * self.is_target
-        angles = rope_angles(frames, rows, cols, tokens.shape[-1] // self.heads, tokens.device)
-        for block in self.blocks:
+        tokens, angles = video_tokens(self.embed, self.is_target, noisy, context, p, self.heads)
+        for index, block in enumerate(self.blocks):
             tokens = block(tokens, cond, angles)
+            if residuals is not None and residuals[index] is not None:
+                tokens = tokens + residuals[index].flatten(1, 3)
+        per_frame = rows * cols
         shift, scale = self.out_modulation(cond)[:, None].chunk(2, -1)
         out = self.out(self.out_norm(tokens[:, -per_frame:]) * (1 + scale) + shift)
         out = out.unflatten(-1, (p, p, self.channels)).unflatten(1, (rows, cols))  # N r c p p C

@@ -29,7 +29,7 @@ from worldlab.models.flow.config import (
     SOLVERS,
     FlowConfig,
 )
-from worldlab.models.flow.control import ControlNet
+from worldlab.models.flow.control import ControlBranch, ControlNet, DiTControlBranch
 from worldlab.models.flow.dit import DiTDenoiser
 from worldlab.models.flow.heads import FramePairHeads
 from worldlab.models.flow.sample_conditions import (
@@ -83,11 +83,8 @@ def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
             "train it on pixels (train.observation=pixels)"
         )
     check_controls(config.controls)
-    if config.controls and config.backbone != "unet":
-        raise WorldlabError(
-            "control branches (model.controls) are built on the U-Net backbone: set "
-            "model.backbone=unet, or leave model.controls empty"
-        )
+    if config.control_every < 1:
+        raise WorldlabError(f"model.control_every must be ≥ 1, got {config.control_every}")
     if config.context_frames < 1:
         raise WorldlabError(f"model.context_frames must be ≥ 1, got {config.context_frames}")
     if config.backbone == "dit" and (config.width // config.heads) % 2:
@@ -154,15 +151,30 @@ class FlowWorldModel(WorldModel):
         )
         self.control: ControlNet | None = None
         if config.controls:
-            self.control = ControlNet(
-                {name: control_channels(name, config.seg_classes) for name in config.controls},
-                image_channels=channels,
-                context_frames=config.context_frames,
-                channels=list(config.channels),
-                blocks=config.blocks,
-                cond_dims=config.cond_dims,
-                every=config.control_every,
-            )
+            maps = {name: control_channels(name, config.seg_classes) for name in config.controls}
+            if config.backbone == "unet":
+                self.control = ControlNet(
+                    maps,
+                    ControlBranch,
+                    image_channels=channels,
+                    context_frames=config.context_frames,
+                    channels=list(config.channels),
+                    blocks=config.blocks,
+                    cond_dims=config.cond_dims,
+                    every=config.control_every,
+                )
+            else:
+                self.control = ControlNet(
+                    maps,
+                    DiTControlBranch,
+                    image_channels=channels,
+                    patch=config.patch,
+                    width=config.width,
+                    depth=config.depth,
+                    heads=config.heads,
+                    cond_dims=config.cond_dims,
+                    every=config.control_every,
+                )
         self.ema: nn.ModuleDict | None = None
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self._online()).requires_grad_(False)
