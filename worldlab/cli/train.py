@@ -25,6 +25,11 @@ def train(
     ),
     device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N, mps"),
     max_minutes: float | None = typer.Option(None, help="stop after this many minutes"),
+    init: Path | None = typer.Option(
+        None,
+        help="start from this run's weights (train.init); with --set train.freeze_init=true "
+        "only what it lacks trains, e.g. control branches on a frozen base",
+    ),
 ) -> None:
     """Train a world model of FAMILY on a dataset (Ctrl-C saves a checkpoint and exits)."""
     from worldlab.config import parse_assignments
@@ -39,6 +44,7 @@ def train(
         ("train.steps", steps),
         ("train.device", device),
         ("train.max_minutes", max_minutes),
+        ("train.init", None if init is None else str(init.resolve())),
     ):
         if value is not None:
             overrides[name] = value

@@ -37,6 +37,8 @@ class TrainConfig:
     cross_episodes: bool = True  # windows may run across episode boundaries (is_first)
     observation: str = "pixels"  # pixels | state (the ground-truth state vectors)
     strategy: str = "ddp"  # under torchrun: ddp (a replica per process) | fsdp (sharded)
+    init: str | None = None  # a run of the same family whose weights start this one (init.py)
+    freeze_init: bool = False  # train only what the init run lacks (ControlNet on a frozen base)
 
     def check(self) -> None:
         """A clear error for values no run can train with."""
@@ -44,6 +46,11 @@ class TrainConfig:
             raise WorldlabError(
                 f"train.accumulate must be a whole number ≥ 1 (micro-batches per optimizer "
                 f"step), got {self.accumulate}"
+            )
+        if self.freeze_init and not self.init:
+            raise WorldlabError(
+                "train.freeze_init freezes the weights taken from train.init: give "
+                "--init RUN (a run to start from) too"
             )
         if self.strategy not in STRATEGIES:
             raise WorldlabError(

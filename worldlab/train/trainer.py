@@ -35,6 +35,7 @@ from worldlab.train.checkpoint import (
     save_checkpoint,
 )
 from worldlab.train.config import save_config
+from worldlab.train.init import save_record, start_from
 from worldlab.train.precision import autocast, describe_cpu, resolve_precision
 from worldlab.train.run_config import RunConfig
 
@@ -125,6 +126,11 @@ class Trainer:
         distributed.check_same(describe_episodes(self.dataset), "datasets")
         torch.manual_seed(self.train.seed)  # same seed, same initial weights
         self.model: WorldModel = config.build_model()
+        self.init_record = None
+        if self.train.init:  # before DDP, which keeps only the weights that train
+            self.init_record = start_from(
+                self.model, self.run, self.train.init, config.family, self.train.freeze_init
+            )
         self.model.to(self.device)
         # What the loop calls: the model itself, a DDP replica, or the model sharded in place.
         self.parallel = distributed.wrap(self.model, self.train.strategy, self.ranks, self.device)
@@ -319,6 +325,8 @@ class Trainer:
         }
         if self.ranks.is_main:
             save_config(self.run / "config.json", self.config.to_dict())
+            if self.init_record is not None:
+                save_record(self.run, self.init_record)
             processes = f" × {self.ranks.world_size} processes" if self.ranks.distributed else ""
             self._note(
                 f"step {self.step}: training on {self.device}{processes} in "

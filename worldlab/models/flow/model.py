@@ -356,15 +356,16 @@ class FlowWorldModel(WorldModel):
 
     @torch.no_grad()
     def after_step(self) -> None:
-        """EMA of the denoiser, warmed up so early checkpoints are not stuck at init."""
+        """EMA of the denoiser, warmed up so early checkpoints are not stuck at init; frozen
+        weights (a base under ``train.freeze_init``) keep the average they were given."""
         if self.ema is None:
             return
         self.ema_updates += 1
         updates = float(self.ema_updates)
         decay = min(self.config.ema_decay, (1 + updates) / (10 + updates))
-        online = list(self._online().parameters())
-        averaged = list(self.ema.parameters())
-        torch._foreach_lerp_(averaged, online, 1 - decay)
+        pairs = zip(self.ema.parameters(), self._online().parameters(), strict=True)
+        averaged, online = zip(*[(a, o) for a, o in pairs if o.requires_grad], strict=True)
+        torch._foreach_lerp_(list(averaged), list(online), 1 - decay)
 
     # -- imagination -----------------------------------------------------------------
     @torch.no_grad()
