@@ -14,6 +14,7 @@ from worldlab.data.episode import read_episode
 from worldlab.data.manifest import Manifest
 from worldlab.errors import DatasetError, WorldlabError
 from worldlab.worlds.bounce import BounceEnv
+from worldlab.worlds.platformer import PlatformerEnv
 from worldlab.worlds.reach import ReachEnv
 from worldlab.worlds.skins import skin_id
 
@@ -94,13 +95,26 @@ def test_bounce_records_its_own_class_table(tmp_path):
     assert np.all(episode["style"] == skin_id("distractors"))
 
 
+def test_the_platformer_records_skins_hues_and_its_class_table(tmp_path):
+    manifest = collect(
+        "platformer", tmp_path, 2, max_steps=4, size=16, progress=False,
+        skins=["flat", "sand"], controls=True,
+    )  # fmt: skip
+    assert manifest.seg_classes == list(PlatformerEnv.SEGMENT_CLASSES)
+    flat, sand = (read_episode(tmp_path / f"ep_00000{i}.npz") for i in range(2))
+    assert np.all(sand["style"] == skin_id("sand")) and np.all(flat["style"] == skin_id("flat"))
+    assert np.all(flat["hue"] == 0.0) and 0.0 < sand["hue"][0] < 1.0
+    assert flat["seg"].shape == flat["obs"].shape[:3]
+    assert np.any(flat["seg"] == PlatformerEnv.CHARACTER_CLASS)
+
+
 def test_bad_requests_get_clear_errors(tmp_path):
     with pytest.raises(WorldlabError, match="unknown skin 'sepia'"):
         _collect(tmp_path / "a", skins=["flat", "sepia"])
     assert not (tmp_path / "a").exists()  # refused before anything was written
-    with pytest.raises(WorldlabError, match="only the built-in worlds bounce, reach"):
+    with pytest.raises(WorldlabError, match="only the built-in worlds bounce, platformer, reach"):
         collect(
-            "platformer", tmp_path / "b", 1, max_steps=3, size=16, progress=False, controls=True
+            "CartPole-v1", tmp_path / "b", 1, max_steps=3, size=16, progress=False, controls=True
         )
     with pytest.raises(WorldlabError, match="give the skins once"):
         _collect(tmp_path / "c", skins=["flat"], env_kwargs={"skin": "dusk"})

@@ -1,4 +1,5 @@
-"""Skins restyle reach and bounce without touching their physics; control maps are true."""
+"""Skins restyle reach, bounce and the platformer without touching their physics; control
+maps are true."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from worldlab.errors import WorldlabError
 from worldlab.worlds import make_env
 from worldlab.worlds.bounce import DEFAULT_COLOURS, BounceEnv
 from worldlab.worlds.control_maps import edges_from_segmentation
+from worldlab.worlds.platformer import BODY, PlatformerEnv
 from worldlab.worlds.reach import AGENT, TARGET, ReachEnv
 from worldlab.worlds.skins import (
     HELD_OUT_SKINS,
@@ -28,6 +30,7 @@ from worldlab.worlds.skins import (
 WORLDS = {
     "reach": lambda **kw: ReachEnv(size=32, **kw),
     "bounce": lambda **kw: BounceEnv(size=32, num_balls=4, occluder=True, **kw),
+    "platformer": lambda **kw: PlatformerEnv(size=32, **kw),
 }
 
 
@@ -117,6 +120,8 @@ def test_flat_draws_exactly_what_the_worlds_drew_before_skins():
         ("reach", 1): "d403a48435127d16",
         ("bounce", 0): "0236b16b3f6fbcd4",
         ("bounce", 1): "98dbe9d5616ca978",
+        ("platformer", 0): "9762af617902a2e5",
+        ("platformer", 1): "469cb49ff2d03a2f",
     }
     for (world, seed), digest in before.items():
         for env in (WORLDS[world](), WORLDS[world](skin="flat")):
@@ -267,6 +272,31 @@ def test_bounce_balls_past_the_class_cap_share_the_last_ball_class():
     env.reset(seed=0)
     assert BounceEnv.SEGMENT_CLASSES[-1] == "ball 7+"
     assert env.controls()["seg"].max() == len(BounceEnv.SEGMENT_CLASSES) - 1
+
+
+def test_platformer_segmentation_is_the_character_the_tiles_and_the_coins():
+    env = PlatformerEnv(size=64, skin="checker")
+    frame, info = env.reset(seed=3)
+    for _ in range(12):
+        frame, _, _, _, info = env.step(5)  # run right and jump: tiles and coins scroll by
+    maps = env.controls()
+    seg = maps["seg"]
+    character = seg == env.CHARACTER_CLASS
+    assert tuple(frame[character][0]) == get_skin("checker").object_colour(BODY)
+    x, y, camera = info["state"][0], info["state"][1], info["state"][6]
+    ys, xs = np.nonzero(character)
+    scale = 64 / 12
+    offset = round(camera * scale) / scale  # the view is cut at whole pixels
+    assert abs((xs.mean() + 0.5) / scale + offset - x) < 0.2  # centred on the state's x
+    assert abs(12 - (ys.max() + 1) / scale - y) < 0.2  # feet at the state's y
+    # The bottom row of pixels is ground exactly where the level has a solid tile.
+    columns = np.floor((np.arange(64) + 0.5) / scale + offset).astype(int)
+    solid = np.array([env.tile(col, 0) == 1 for col in columns])
+    assert 0 < solid.sum() < 64  # ground and a gap in view: the test can tell them apart
+    np.testing.assert_array_equal(seg[-1] == env.GROUND_CLASS, solid)
+    assert set(np.unique(seg)) <= set(range(len(env.SEGMENT_CLASSES)))
+    np.testing.assert_array_equal(maps["depth"], env.SEGMENT_DEPTH[seg])
+    assert maps["depth"][character].min() == 255
 
 
 @pytest.mark.parametrize("world", WORLDS)

@@ -95,12 +95,13 @@ def collect(
         None,
         "--skins",
         "--skin",
-        help="visual styles, comma-separated (bounce, reach): episode i is drawn in skin "
-        "i mod count; train skins flat, checker, dusk, pastel, distractors; held out "
+        help="visual styles, comma-separated (bounce, reach, platformer): episode i is drawn "
+        "in skin i mod count; train skins flat, checker, dusk, pastel, distractors; held out "
         "noise, stripes, night",
     ),
     controls: bool = typer.Option(
-        False, help="also record ground-truth seg and depth maps per step (bounce, reach)"
+        False,
+        help="also record ground-truth seg and depth maps per step (bounce, reach, platformer)",
     ),
 ) -> None:
     """Collect episodes from a world into a dataset directory."""

@@ -23,6 +23,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from worldlab.worlds import skins
 from worldlab.worlds._draw import fill_circle, fill_rect
 
 ACTION_MEANINGS = ("NOOP", "LEFT", "RIGHT", "JUMP", "LEFT_JUMP", "RIGHT_JUMP")
@@ -92,6 +93,9 @@ class PlatformerEnv(gymnasium.Env):
         layout: optional ASCII level (see ``parse_layout``) used instead of the
             generated one, for tests and hand-made levels.
         render_mode: ``None`` or ``"rgb_array"``; ``render()`` returns the frame either way.
+        skin: how the world is drawn (``worldlab.worlds.skins.SKIN_NAMES``), never its
+            physics: a skin's backdrop replaces the sky and clouds and scrolls with the
+            level; tiles, coins and the character take its colours.
 
     Actions: ``Discrete(6)``, meanings in ``ACTION_MEANINGS``: 0 noop, 1 left,
     2 right, 3 jump, 4 left+jump, 5 right+jump.
@@ -107,6 +111,10 @@ class PlatformerEnv(gymnasium.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+    # controls()["seg"] ids, and per class its drawing layer (controls()["depth"])
+    SEGMENT_CLASSES = ("background", "distractor", "ground", "platform", "coin", "character")
+    SEGMENT_DEPTH = np.array([0, 85, 170, 170, 212, 255], np.uint8)
+    DISTRACTOR_CLASS, GROUND_CLASS, PLATFORM_CLASS, COIN_CLASS, CHARACTER_CLASS = 1, 2, 3, 4, 5
 
     RUN_SPEED, RUN_ACCEL = 0.25, 0.125
     JUMP_SPEED, GRAVITY = 0.6, 0.05
@@ -120,6 +128,7 @@ class PlatformerEnv(gymnasium.Env):
         max_steps: int = 500,
         layout: Sequence[str] | None = None,
         render_mode: str | None = None,
+        skin: str = "flat",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unsupported render_mode {render_mode!r}")
@@ -142,6 +151,9 @@ class PlatformerEnv(gymnasium.Env):
         self._x, self._y, self._vx, self._vy, self._camera = 2.5, float(GROUND_TOP), 0.0, 0.0, 0.0
         self._on_ground, self._facing, self._coins, self._steps = True, 1, 0, 0
         self._level_image = self._frame = np.zeros((self.size, self.size, 3), np.uint8)
+        self._level_seg = np.zeros((self.size, self.size), np.uint8)
+        self._skin_seed = 0  # seeds this episode's skin randomness (skins.skin_rng)
+        self.set_skin(skin)
 
     # ------------------------------------------------------------------ gym API
 
@@ -150,6 +162,7 @@ class PlatformerEnv(gymnasium.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Build a new level (from the seed, or the fixed layout) and start at its left."""
         super().reset(seed=seed)
+        self._skin_seed = seed if seed is not None else self._skin_seed + 1
         level = parse_layout(self.layout) if self.layout else (*self._generate_level(), None)
         self.tiles, self.coin_positions, start = level
         self._x, self._y = start if start is not None else (2.5, float(GROUND_TOP))
@@ -159,7 +172,7 @@ class PlatformerEnv(gymnasium.Env):
         self._collected = np.zeros(len(self.coin_positions), bool)
         order = np.argsort(self.coin_positions[:, 0], kind="stable")
         self.coin_positions = self.coin_positions[order]  # by x: coins in view are one slice
-        self._level_image = self._draw_level()
+        self._paint_level()
         self._update_camera()
         self._frame = self._draw()
         return self._frame, self._info()
@@ -204,6 +217,21 @@ class PlatformerEnv(gymnasium.Env):
     def render(self) -> np.ndarray:
         """A copy of the current frame, ``[size, size, 3] uint8``."""
         return self._frame.copy()
+
+    def set_skin(self, name: str) -> None:
+        """Draw with skin ``name`` from now on, the current frame included; physics is
+        untouched."""
+        self._skin = skins.get_skin(name)
+        self.skin = name
+        self._paint_level()
+        self._frame = self._draw()
+
+    def controls(self) -> dict[str, np.ndarray]:
+        """Ground-truth control maps of the current frame (``worlds.control_maps``):
+        ``seg [size, size] uint8`` ids of ``SEGMENT_CLASSES`` and ``depth [size, size]
+        uint8``, the class's layer (0 background … 255 character)."""
+        seg = self._paint_frame(self._level_seg, self.COIN_CLASS, self.CHARACTER_CLASS, None)
+        return {"seg": seg, "depth": self.SEGMENT_DEPTH[seg]}
 
     @property
     def state(self) -> np.ndarray:
@@ -318,43 +346,59 @@ class PlatformerEnv(gymnasium.Env):
 
     # ---------------------------------------------------------------- drawing
 
-    def _draw_level(self) -> np.ndarray:
-        """Pre-render the static level (sky, clouds, tiles) once per episode."""
+    def _paint_level(self) -> None:
+        """Pre-render what is static within an episode, once: the level image (the skin's
+        backdrop, or the sky and clouds; the tiles) and its segmentation."""
         s = self.scale
         cols = self.tiles.shape[1]
-        image = np.ascontiguousarray(
+        look = skins.episode_look(self._skin, self._skin_seed)
+        self.hue = look.hue_shift  # the objects' hue turn in this episode (collect records it)
+        colour = look.object_colour
+        self._colours = {"coin": colour(COIN), "body": colour(BODY), "eye": colour(EYE)}
+        sky = np.ascontiguousarray(
             np.broadcast_to(self._sky[:, None, :], (self.size, int(np.ceil(cols * s)), 3))
         )
         for cloud_x in np.arange(3.0, cols, 9.0):  # fixed decoration, a motion cue in the sky
             cx, cy = (cloud_x + (cloud_x * 7) % 4) * s, (1.5 + (cloud_x % 2)) * s
             for dx, r in ((-0.6, 0.5), (0.0, 0.7), (0.6, 0.5)):
-                fill_circle(image, cx + dx * s, cy, r * s, CLOUD)
+                fill_circle(sky, cx + dx * s, cy, r * s, CLOUD)
+        image, distractor = skins.backdrop(self._skin, sky, self._skin_seed)
+        seg = distractor * np.uint8(self.DISTRACTOR_CLASS)
         for row, col in zip(*np.nonzero(self.tiles), strict=True):
             x0, y0 = col * s, (VIEW_TILES - 1 - row) * s
             is_ground = self.tiles[row, col] == SOLID
             colours = DIRT if is_ground else BRICK
-            fill_rect(image, x0, y0, x0 + s, y0 + s, colours[(row + col) % 2])
-            if is_ground and self.tile(col, row + 1) != SOLID:
-                fill_rect(image, x0, y0, x0 + s, y0 + max(s / 4, 1), GRASS)  # grass on top
-        return image
+            fill_rect(image, x0, y0, x0 + s, y0 + s, colour(colours[(row + col) % 2]))
+            kind = self.GROUND_CLASS if is_ground else self.PLATFORM_CLASS
+            fill_rect(seg, x0, y0, x0 + s, y0 + s, kind)
+            if is_ground and self.tile(col, row + 1) != SOLID:  # grass on top
+                fill_rect(image, x0, y0, x0 + s, y0 + max(s / 4, 1), colour(GRASS))
+        self._level_image, self._level_seg = image, seg
 
     def _draw(self) -> np.ndarray:
+        c = self._colours
+        return self._paint_frame(self._level_image, c["coin"], c["body"], c["eye"])
+
+    def _paint_frame(self, level: np.ndarray, coin, body, eye) -> np.ndarray:
+        """The view of ``level`` (the level image, or its segmentation) with the coins not
+        yet collected and the character drawn in ``coin`` and ``body`` (and its ``eye``,
+        on the side it faces, unless ``None``)."""
         s = self.scale
         offset = int(round(self._camera * s))
-        frame = self._level_image[:, offset : offset + self.size].copy()  # fresh array per step
+        frame = level[:, offset : offset + self.size].copy()  # fresh array per step
         left = offset / s  # world x at the frame's left edge, aligned to the level image
         lo, hi = np.searchsorted(self.coin_positions[:, 0], [left - 1, left + VIEW_TILES + 1])
         visible = self.coin_positions[lo:hi][~self._collected[lo:hi]]
         for cx, cy in visible:
-            fill_circle(frame, (cx - left) * s, (VIEW_TILES - cy) * s, self.COIN_RADIUS * s, COIN)
+            fill_circle(frame, (cx - left) * s, (VIEW_TILES - cy) * s, self.COIN_RADIUS * s, coin)
         x0 = (self._x - self.WIDTH / 2 - left) * s
         y1 = (VIEW_TILES - self._y) * s
         y0 = y1 - self.HEIGHT * s
-        fill_rect(frame, x0, y0, x0 + self.WIDTH * s, y1, BODY)
-        # An eye on the facing side shows which way the character looks.
-        eye = max(s * 0.25, 1.0)
-        ex = x0 + (self.WIDTH * s - eye if self._facing > 0 else 0.0)
-        fill_rect(frame, ex, y0 + eye, ex + eye, y0 + 2 * eye, EYE)
+        fill_rect(frame, x0, y0, x0 + self.WIDTH * s, y1, body)
+        if eye is not None:  # an eye on the facing side shows which way the character looks
+            size = max(s * 0.25, 1.0)
+            ex = x0 + (self.WIDTH * s - size if self._facing > 0 else 0.0)
+            fill_rect(frame, ex, y0 + size, ex + size, y0 + 2 * size, eye)
         return frame
 
     def _info(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from worldlab.worlds._draw import fill_circle, fill_rect
 
 RGB = tuple[int, int, int]
 
-SKINNED_WORLDS = ("bounce", "reach")
+SKINNED_WORLDS = ("bounce", "platformer", "reach")
 
 
 @dataclass(frozen=True)
@@ -161,33 +161,37 @@ def fixed_hue(name: str) -> float | None:
 def backdrop(skin: Skin, world_background: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One episode's background under ``skin``, built once and copied every frame.
 
-    ``world_background``: ``[H, W, 3] uint8``, the world's own (used by ``pattern="world"``).
+    ``world_background``: ``[H, W, 3] uint8``, the world's own (used by ``pattern="world"``);
+    the frame side is H. A wider one (a side-scroller's whole level) gets the pattern at
+    the same scale and ``skin.distractors`` per H × H of its width.
     Returns ``rgb [H, W, 3] uint8`` (a new array) and ``distractor [H, W] bool``, the pixels
     that distractor shapes cover.
     """
-    size = world_background.shape[0]
-    distractor = np.zeros(world_background.shape[:2], bool)
+    height, width = world_background.shape[:2]
+    distractor = np.zeros((height, width), bool)
     if skin.pattern == "world" and not skin.distractors and not skin.vignette:
         return world_background.copy(), distractor  # flat: no generator, no float maths
     rng = skin_rng(seed)
     if skin.pattern == "world":
         rgb = world_background.astype(np.float32)
     else:
-        blend = PATTERNS[skin.pattern](size, max(skin.period * size, 2.0), rng)[..., None]
+        period = max(skin.period * height, 2.0)
+        blend = PATTERNS[skin.pattern]((height, width), period, rng)[..., None]
         low, high = (np.array(c, np.float32) for c in skin.colours)
         rgb = low + blend * (high - low)
-    for _ in range(skin.distractors):
+    for _ in range(skin.distractors * max(round(width / height), 1)):
         _draw_distractor(rgb, distractor, rng)
     if skin.vignette:
-        ys, xs = np.indices((size, size), dtype=np.float32) + 0.5 - size / 2
-        rgb *= (1.0 - skin.vignette * (xs * xs + ys * ys) / (size * size / 2))[..., None]
+        ys, xs = np.indices((height, width), dtype=np.float32) + 0.5
+        ys, xs = ys / (height / 2) - 1, xs / (width / 2) - 1  # -1 … 1 across each side
+        rgb *= (1.0 - skin.vignette * (xs * xs + ys * ys) / 2)[..., None]
     return np.round(rgb).clip(0, 255).astype(np.uint8), distractor
 
 
 def _draw_distractor(rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> None:
-    size = rgb.shape[0]
-    half = max(rng.uniform(0.04, 0.09) * size, 1.5)
-    cx, cy = rng.uniform(0, size, size=2)
+    height, width = rgb.shape[:2]
+    half = max(rng.uniform(0.04, 0.09) * height, 1.5)
+    cx, cy = rng.uniform(0, 1, size=2) * (width, height)
     colour = DISTRACTOR_COLOURS[rng.integers(len(DISTRACTOR_COLOURS))]
     if rng.random() < 0.5:
         fill_circle(rgb, cx, cy, half, colour)
@@ -197,36 +201,37 @@ def _draw_distractor(rgb: np.ndarray, mask: np.ndarray, rng: np.random.Generator
         fill_rect(mask, cx - half, cy - half, cx + half, cy + half, True)
 
 
-# Patterns: (size, period in pixels, rng) → [size, size] float32 blend of colours[0] → [1].
+# Patterns: ((H, W), period in pixels, rng) → [H, W] float32 blend of colours[0] → [1].
+Shape = tuple[int, int]
 
 
-def _plain(size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    return np.zeros((size, size), np.float32)
+def _plain(shape: Shape, period: float, rng: np.random.Generator) -> np.ndarray:
+    return np.zeros(shape, np.float32)
 
 
-def _checker(size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    ys, xs = np.indices((size, size)) + rng.integers(0, int(period), size=2)[:, None, None]
+def _checker(shape: Shape, period: float, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.indices(shape) + rng.integers(0, int(period), size=2)[:, None, None]
     cell = period / 2
     return ((xs // cell + ys // cell) % 2).astype(np.float32)
 
 
-def _stripes(size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    ys, xs = np.indices((size, size))
+def _stripes(shape: Shape, period: float, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.indices(shape)
     return (((xs + ys + rng.uniform(0, period)) % period) < period / 2).astype(np.float32)
 
 
-def _noise(size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    return rng.random((size, size), np.float32)  # speckle: a fresh one each episode
+def _noise(shape: Shape, period: float, rng: np.random.Generator) -> np.ndarray:
+    return rng.random(shape, np.float32)  # speckle: a fresh one each episode
 
 
-def _grid(size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    ys, xs = np.indices((size, size)) + rng.integers(0, int(period), size=2)[:, None, None]
+def _grid(shape: Shape, period: float, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.indices(shape) + rng.integers(0, int(period), size=2)[:, None, None]
     return ((xs % int(period) == 0) | (ys % int(period) == 0)).astype(np.float32)
 
 
-def _gradient(size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    column = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None]  # top → bottom
-    return np.broadcast_to(column, (size, size))
+def _gradient(shape: Shape, period: float, rng: np.random.Generator) -> np.ndarray:
+    column = np.linspace(0.0, 1.0, shape[0], dtype=np.float32)[:, None]  # top → bottom
+    return np.broadcast_to(column, shape)
 
 
 PATTERNS = {
