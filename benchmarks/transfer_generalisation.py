@@ -145,11 +145,12 @@ def prepare(args, out: Path) -> dict[str, Path]:
     if not transferring:
         return data
     augmented = out / "expert_transfer"
-    if not (augmented / "augment.json").exists():
-        started = time.time()
+    finished = out / "augment_seconds.txt"  # written last: augment.json grows per episode
+    if not finished.exists():
+        started = time.time()  # an interrupted augment resumes, and times only the rest
         augment(worldlab.load(model), flat, augmented, ControlSpec(["edge", "seg"]),
                 looks, run=model)  # fmt: skip
-        (out / "augment_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+        finished.write_text(f"{time.time() - started:.1f}\n")
     data["flat + transfer"] = augmented
     return data
 
