@@ -128,10 +128,11 @@ class DiTDenoiser(nn.Module):
         context: torch.Tensor,
         cond: torch.Tensor,
         residuals: list[torch.Tensor | None] | None = None,
-        middle: None = None,
+        middle_residual: None = None,
     ):
         """``residuals``: control branches' additions to the tokens after each block
-        (``[N, F, rows, cols, width]`` or None per block); ``middle``: the U-Net's, none here."""
+        (``[N, F, rows, cols, width]`` or None per block), as ``UNetDenoiser`` takes them;
+        ``middle_residual``: the U-Net's middle has none here."""
         n, height, width = noisy.shape[0], *noisy.shape[-2:]
         rows, cols, p = height // self.patch, width // self.patch, self.patch
         tokens, angles = video_tokens(self.embed, self.is_target, noisy, context, p, self.heads)
