@@ -9,6 +9,8 @@ skins it never saw (``noise``, ``stripes``, ``night``). Its training data, per c
   channel order, tint; RAD / DrAC-style), as many copies as the transfer makes;
 - ``flat + transfer``: plus the same episodes re-rendered by a control-conditioned flow
   model in the other training skins (``worldlab augment``, edge + segmentation controls);
+- ``flat + transfer + jitter``: both augmentations' data together (a data engine beside
+  the photometric augmentation a policy would get anyway);
 - ``flat + simulator``: plus the same episodes rendered by the simulator itself in those
   skins, the ceiling a perfect transfer would reach.
 
@@ -52,7 +54,7 @@ from worldlab.data.collect import collect
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import episode_filename, read_episode, read_json, write_episode
 from worldlab.data.manifest import Manifest
-from worldlab.evaluate.metrics import mean_ci
+from worldlab.evaluate.metrics import difference_ci, mean_ci
 from worldlab.train import train
 from worldlab.train.precision import describe_cpu
 from worldlab.transfer import ControlSpec, augment, quality, transfer_frames
@@ -63,7 +65,9 @@ from worldlab.worlds.skins import HELD_OUT_SKINS, SKIN_NAMES, TRAIN_SKINS, skin_
 SIZE, STEPS = 32, 50
 EXPERT_SEED, EVAL_SEED = 10_000, 1_000_000
 OTHER_SKINS = [name for name in TRAIN_SKINS if name != "flat"]
-CONDITIONS = ("flat", "flat + jitter", "flat + transfer", "flat + simulator")
+CONDITIONS = (
+    "flat", "flat + jitter", "flat + transfer", "flat + transfer + jitter", "flat + simulator"
+)  # fmt: skip
 COMMON = dict(env="reach", size=SIZE, controls=True, progress=False)
 
 
@@ -84,8 +88,9 @@ def merge(sources: list[Path], out: Path) -> Path:
     return out
 
 
-def jitter(source: Path, out: Path, copies: int, seed: int = 0) -> Path:
-    """``source`` plus ``copies`` colour-jittered versions of every episode."""
+def jitter(source: Path, out: Path, copies: int, seed: int = 0, base: Path | None = None) -> Path:
+    """``base`` (default ``source``) plus ``copies`` colour-jittered versions of every
+    episode of ``source``."""
     if (out / "manifest.json").exists():
         return out
     rng = np.random.default_rng(seed)
@@ -105,14 +110,14 @@ def jitter(source: Path, out: Path, copies: int, seed: int = 0) -> Path:
             write_episode(folder / episode_filename(index), arrays)
         manifest.save(folder)
         staging.append(folder)
-    return merge([source, *staging], out)
+    return merge([base or source, *staging], out)
 
 
 def prepare(args, out: Path) -> dict[str, Path]:
     data, looks = {}, training_looks(args)
     common = dict(COMMON, env_kwargs={"target_shape": args.target_shape})
     model = Path(args.model) if args.model else out / "transfer_model"
-    transferring = "flat + transfer" in args.conditions
+    transferring = uses_transfer(args)
     if transferring and not (model / "config.json").exists():
         if not (out / "mix" / "manifest.json").exists():
             collect(out=out / "mix", episodes=args.mix_episodes, skins=["flat", *looks],
@@ -152,6 +157,10 @@ def prepare(args, out: Path) -> dict[str, Path]:
                 looks, run=model)  # fmt: skip
         finished.write_text(f"{time.time() - started:.1f}\n")
     data["flat + transfer"] = augmented
+    if "flat + transfer + jitter" in args.conditions:
+        data["flat + transfer + jitter"] = jitter(
+            flat, out / "expert_transfer_jitter", len(looks), base=augmented
+        )
     return data
 
 
@@ -279,6 +288,11 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
     return results
 
 
+def uses_transfer(args) -> bool:
+    """Whether a condition asked for needs the transfer model and its data."""
+    return any("transfer" in condition for condition in args.conditions)
+
+
 def training_looks(args) -> list[str]:
     """The looks other than ``flat`` that the transfer model learns and the augmented data
     is drawn in: the training skins, less those ``--left-out`` (played only)."""
@@ -353,6 +367,13 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
     if not args.left_out:
         del groups["left-out looks"], groups["every unseen look"]
     singles = [*args.left_out, *HELD_OUT_SKINS, *args.mixed_looks]
+    headline = "every unseen look" if "every unseen look" in groups else "held-out skins"
+
+    def unseen(condition: str) -> np.ndarray:  # per seed, the headline looks' mean success
+        mine = [r for r in rows if r["condition"] == condition]
+        return np.array([np.mean([r["skins"][s]["success"] for s in groups[headline]])
+                         for r in mine]) * 100  # fmt: skip
+
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE} ({args.target_shape} target), "
         f"{args.expert_episodes} expert episodes of "
@@ -361,12 +382,12 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
         f"{args.episodes} real episodes of {STEPS} steps per skin and seed; seeds {args.seeds}; "
         "success = reached the target; mean ± 95% CI over seeds.",
         "",
-        "| training data | transitions | "
+        f"| training data | seeds | transitions | {headline}: gain over flat (Welch) | "
         + " | ".join(groups)
         + " | "
         + " | ".join(singles)
         + " |",
-        "|---" * (2 + len(groups) + len(singles)) + "|",
+        "|---" * (4 + len(groups) + len(singles)) + "|",
     ]
     for condition in args.conditions:
         mine = [r for r in rows if r["condition"] == condition]
@@ -375,7 +396,17 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
             per_seed = [np.mean([r["skins"][s]["success"] for s in skins]) for r in mine]
             mean, half = mean_ci(np.array(per_seed) * 100)
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
-        lines.append(f"| {condition} | {mine[0]['transitions']} | " + " | ".join(cells) + " |")
+        gain = "–"
+        if condition != "flat" and len(mine) > 1 and len(unseen("flat")) > 1:
+            difference, half = difference_ci(unseen(condition), unseen("flat"))
+            gain = f"{difference:+.0f} ± {half:.0f}"
+        lines.append(
+            f"| {condition} | {len(mine)} | {mine[0]['transitions']} | {gain} | "
+            + " | ".join(cells) + " |"
+        )  # fmt: skip
+    lines += ["", f"Per seed, {headline}:", ""]
+    lines += [f"- {condition}: " + " / ".join(f"{v:.0f}" for v in unseen(condition)) + "%"
+              for condition in args.conditions]  # fmt: skip
     lines += quality_table(quality_rows)
     if palettes:
         lines += [
@@ -450,13 +481,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = prepare(args, out)
     quality_file = out / "quality.json"
-    if "flat + transfer" in args.conditions and not quality_file.exists():
+    if uses_transfer(args) and not quality_file.exists():
         count = min(8, args.expert_episodes // 2)
         found = transfer_quality(data["model"], data["flat"], data["rendered"], count)
         quality_file.write_text(json.dumps(found, indent=2))
     quality_rows = json.loads(quality_file.read_text()) if quality_file.exists() else {}
     palettes = {}
-    if "flat + transfer" in args.conditions:
+    if uses_transfer(args):
         palettes = palettes_kept(data["flat"], data["flat + transfer"], data["rendered"])
     rows = policies(args, out, data)
     record = {"rows": rows, "quality": quality_rows, "palettes": palettes}

@@ -9,7 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from worldlab.errors import WorldlabError
 from worldlab.evaluate import mean_ci, psnr, ssim
-from worldlab.evaluate.metrics import PSNR_CAP, t_quantile
+from worldlab.evaluate.metrics import PSNR_CAP, difference_ci, t_quantile
 
 torch.set_num_threads(2)
 
@@ -126,6 +126,24 @@ def test_mean_ci_matches_hand_computation():
     np.testing.assert_allclose(means, [1.0, 10.0])
     np.testing.assert_allclose(halves, [12.706204736 * 1.0, 0.0], rtol=1e-6)  # sem = 1, 0
     assert math.isnan(mean_ci([4.0])[1])  # one value: no interval
+
+
+def test_difference_ci_is_welchs_interval():
+    difference, half = difference_ci([1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 8.0])
+    # s1²/n1 = 2.5 / 5, s2²/n2 = 2 / 2; ν = 1.5² / (0.5² / 4 + 1² / 1) = 2.12 → 2 → t = 4.302653
+    assert difference == pytest.approx(-4.0)
+    assert half == pytest.approx(4.302652730 * math.sqrt(1.5), rel=1e-6)
+    # Against scipy's Welch test, whose ν is fractional: ours is a little wider, never narrower.
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(0.6, 0.1, 8), rng.normal(0.45, 0.2, 7)
+    low, high = stats.ttest_ind(first, second, equal_var=False).confidence_interval()
+    difference, half = difference_ci(first, second)
+    assert difference == pytest.approx((low + high) / 2)
+    assert (high - low) / 2 <= half <= 1.1 * (high - low) / 2
+    assert difference_ci([1.0, 1.0], [0.0, 0.0]) == (1.0, 0.0)
+    with pytest.raises(WorldlabError, match="at least two values"):
+        difference_ci([1.0], [1.0, 2.0])
 
 
 def test_t_quantile_table_values():

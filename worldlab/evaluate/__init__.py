@@ -5,7 +5,7 @@ videos, and the HTML report."""
 from worldlab.evaluate.action_map import ActionMap, fit_action_map, with_real_actions
 from worldlab.evaluate.controllability import delta_psnr
 from worldlab.evaluate.imagine import comparison_frames, imagine_episode, write_imagination
-from worldlab.evaluate.metrics import mean_ci, psnr, ssim
+from worldlab.evaluate.metrics import difference_ci, mean_ci, psnr, ssim
 from worldlab.evaluate.open_loop import (
     evaluate_open_loop,
     mean_dataset_frame,
@@ -32,6 +32,7 @@ __all__ = [
     "physics_section",
     "read_balls",
     "imagine_episode",
+    "difference_ci",
     "mean_ci",
     "mean_dataset_frame",
     "plot_over_horizon",

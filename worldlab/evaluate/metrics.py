@@ -178,3 +178,31 @@ def mean_ci(values: Any, axis: int = 0, confidence: float = 0.95) -> tuple[Any, 
         return mean, np.full_like(mean, np.nan)
     sem = values.std(axis, ddof=1) / math.sqrt(count)
     return mean, t_quantile((1 + confidence) / 2, count - 1) * sem
+
+
+def difference_ci(first: Any, second: Any, confidence: float = 0.95) -> tuple[float, float]:
+    """Difference of the means of two independent samples, ``mean(first) − mean(second)``,
+    and its confidence half-width by Welch's t (no equal-variance assumption).
+
+    ``half_width = t_{(1 + confidence) / 2, ν} · √(s₁²/n₁ + s₂²/n₂)`` with ν the
+    Welch–Satterthwaite degrees of freedom, rounded down (so the interval is a little wider
+    than with fractional ν). For runs that differ in more than their seed (two policies
+    trained on different data, seed k of one unrelated to seed k of the other), where a
+    paired difference would pair nothing. Needs two values on each side.
+    """
+    if not 0 < confidence < 1:
+        raise WorldlabError(f"confidence must lie in (0, 1), e.g. 0.95; got {confidence}")
+    first = np.asarray(first, dtype=np.float64).reshape(-1)
+    second = np.asarray(second, dtype=np.float64).reshape(-1)
+    if len(first) < 2 or len(second) < 2:
+        raise WorldlabError(
+            f"difference_ci needs at least two values per sample, got {len(first)} and "
+            f"{len(second)}"
+        )
+    a = first.var(ddof=1) / len(first)
+    b = second.var(ddof=1) / len(second)
+    difference = float(first.mean() - second.mean())
+    if a + b == 0:
+        return difference, 0.0
+    df = (a + b) ** 2 / (a**2 / (len(first) - 1) + b**2 / (len(second) - 1))
+    return difference, t_quantile((1 + confidence) / 2, max(1, math.floor(df))) * math.sqrt(a + b)
