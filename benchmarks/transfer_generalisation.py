@@ -59,6 +59,7 @@ from worldlab.train import train
 from worldlab.train.precision import describe_cpu
 from worldlab.transfer import ControlSpec, augment, quality, transfer_frames
 from worldlab.transfer.augment import RECORD
+from worldlab.transfer.clutter import has_clutter, layout_of, with_clutter, world_layers
 from worldlab.worlds.reach import ReachEnv
 from worldlab.worlds.skins import HELD_OUT_SKINS, SKIN_NAMES, TRAIN_SKINS, skin_id
 
@@ -154,7 +155,7 @@ def prepare(args, out: Path) -> dict[str, Path]:
     if not finished.exists():
         started = time.time()  # an interrupted augment resumes, and times only the rest
         augment(worldlab.load(model), flat, augmented, ControlSpec(["edge", "seg"]),
-                looks, run=model)  # fmt: skip
+                looks, run=model, clutter=args.clutter)  # fmt: skip
         finished.write_text(f"{time.time() - started:.1f}\n")
     data["flat + transfer"] = augmented
     if "flat + transfer + jitter" in args.conditions:
@@ -164,8 +165,12 @@ def prepare(args, out: Path) -> dict[str, Path]:
     return data
 
 
-def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], count: int) -> dict:
-    """Per target skin: the transfer of ``count`` flat episodes against the simulator's."""
+def transfer_quality(
+    model_run: Path, flat: Path, rendered: dict[str, Path], count: int, clutter: bool = True
+) -> dict:
+    """Per target skin: the transfer of ``count`` flat episodes against the simulator's
+    (``clutter``: a look's distractors placed in the seg control where the simulator's
+    render of the same episode has them)."""
     model = worldlab.load(model_run)
     source = EpisodeDataset(flat)
     episodes = [source.episode(i) for i in range(count)]
@@ -181,17 +186,21 @@ def transfer_quality(model_run: Path, flat: Path, rendered: dict[str, Path], cou
         hue = None
         if model.config.hue_input and all("hue" in e for e in real_episodes):
             hue = np.array([e["hue"][0] for e in real_episodes])
+        steering = maps
+        layers = world_layers(source.manifest.env_id)
+        if clutter and has_clutter(skin) and layers is not None:
+            classes = source.manifest.seg_classes
+            layouts = [layout_of(e["seg"], classes) for e in real_episodes]
+            steering = with_clutter(maps, layouts, classes, layers)
         made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
-                               maps, actions, hue=hue)  # fmt: skip
+                               steering, actions, hue=hue)  # fmt: skip
         other_episodes = [rendered_data.episode(i) for i in range(count, 2 * count)]
         others = np.stack([e["obs"] for e in other_episodes])
         # A segmenter of the target skin, trained on other episodes than those scored.
         segmenter = quality.fit_segmenter(others, np.stack([e["seg"] for e in other_episodes]), 4)
 
-        def iou(frames_to_read, segmenter=segmenter):
-            return quality.segmentation_iou(
-                quality.segment(segmenter, frames_to_read), maps["seg"], 4
-            )
+        def iou(frames_to_read, segmenter=segmenter, truth=steering["seg"]):
+            return quality.segmentation_iou(quality.segment(segmenter, frames_to_read), truth, 4)
 
         results[skin] = {
             "psnr": quality.psnr(real, made),
@@ -452,6 +461,10 @@ def main() -> None:
         "--first-frame-dropout", type=float, default=0.1,
         help="share of the model's training samples without context (how it starts a video)",
     )  # fmt: skip
+    parser.add_argument(
+        "--clutter", action=argparse.BooleanOptionalAction, default=True,
+        help="give the distractors look its clutter in the seg control (transfer/clutter.py)",
+    )  # fmt: skip
     parser.add_argument("--expert-episodes", type=int, default=120)
     parser.add_argument("--expert-steps", type=int, default=20, help="steps per expert episode")
     parser.add_argument("--updates", type=int, default=3000)
@@ -483,7 +496,7 @@ def main() -> None:
     quality_file = out / "quality.json"
     if uses_transfer(args) and not quality_file.exists():
         count = min(8, args.expert_episodes // 2)
-        found = transfer_quality(data["model"], data["flat"], data["rendered"], count)
+        found = transfer_quality(data["model"], data["flat"], data["rendered"], count, args.clutter)
         quality_file.write_text(json.dumps(found, indent=2))
     quality_rows = json.loads(quality_file.read_text()) if quality_file.exists() else {}
     palettes = {}

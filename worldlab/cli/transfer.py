@@ -56,6 +56,9 @@ def transfer(
     hue: float | None = typer.Option(
         None, help="objects' hue turn in [0, 1] (models trained with model.hue_input)"
     ),
+    clutter: bool = typer.Option(
+        True, help="styles with distractors get them in the seg control (see docs/transfer.md)"
+    ),
 ) -> None:
     """Re-render a video or episodes in another style, keeping their structure."""
     from worldlab.config import parse_assignments
@@ -63,7 +66,7 @@ def transfer(
 
     record = run_transfer(
         run, input, out, _spec(controls, weights, weight_map), style, episodes, frames,
-        reference, seed, parse_assignments(sample, "--sample"), hue=hue,
+        reference, seed, parse_assignments(sample, "--sample"), hue=hue, clutter=clutter,
     )  # fmt: skip
     measures = record["measures"]
     line = (
@@ -98,6 +101,9 @@ def augment(
     batch_size: int = typer.Option(16, min=1, help="episodes re-rendered at once"),
     seed: int = typer.Option(0),
     sample: list[str] | None = typer.Option(None, help=SAMPLE_HELP),
+    clutter: bool = typer.Option(
+        True, help="styles with distractors get them in the seg control (see docs/transfer.md)"
+    ),
 ) -> None:
     """Write a dataset N times larger: every episode re-rendered in N other styles."""
     import worldlab
@@ -109,7 +115,7 @@ def augment(
     with model.sampling(**parse_assignments(sample, "--sample")):
         record = run_augment(
             model, data, out, _spec(controls, weights, None), chosen, run, keep_original,
-            batch_size, seed,
+            batch_size, seed, clutter=clutter,
         )  # fmt: skip
     made = sum(not e["original"] for e in record["episodes"].values())
     console.print(

@@ -6,9 +6,11 @@ source (actions, rewards, terminations, ground-truth state and control maps); on
 frames are new, and its ``style`` and ``hue`` arrays say which style made them. A style
 that draws object hues at random (``hue_spread``) gets one turn per episode, drawn as the
 simulator draws it and given to a model with ``hue_input`` (a model without one picks its
-own, recorded as unknown, −1). ``augment.json`` names the source, style and hue of every
-episode. Episodes are written atomically and a rerun into the same ``out`` makes only the
-missing ones.
+own, recorded as unknown, −1). A style that strews distractor shapes gets a layout per
+episode too, drawn as the simulator lays it out and written into the segmentation the
+model is steered by (``clutter.py``; ``clutter=False``: none). ``augment.json`` names the
+source, style and hue of every episode, and whether clutter was placed. Episodes are
+written atomically and a rerun into the same ``out`` makes only the missing ones.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from worldlab.data.manifest import Manifest, open_dataset
 from worldlab.errors import WorldlabError
 from worldlab.models.base import WorldModel
 from worldlab.progress import progress_bar
+from worldlab.transfer.clutter import clutter_layout, has_clutter, place_clutter, world_layers
 from worldlab.transfer.render import ControlSpec, check_model, transfer_frames
 from worldlab.worlds import BUILTIN_WORLDS
 from worldlab.worlds.skins import (
@@ -91,10 +94,13 @@ def augment(
     batch_size: int = 16,
     seed: int = 0,
     progress: bool = True,
+    clutter: bool = True,
 ) -> dict[str, Any]:
     """Write ``out``: every episode of ``data`` (if ``keep_original``) and its re-renderings
     in ``styles`` styles (a count, drawn per episode from the model's trained styles, or
-    a list of style names used for every episode). Returns the ``augment.json`` record."""
+    a list of style names used for every episode). ``clutter``: give styles with
+    distractors a layout in the seg control (needs a ``seg`` control and a world whose
+    backdrop is fixed to the frame). Returns the ``augment.json`` record."""
     check_model(model, spec)
     data, out = Path(data), Path(out)
     source = EpisodeDataset(data)
@@ -128,9 +134,11 @@ def augment(
     target = open_dataset(out, fresh, "augmentation", "choose another --out directory")
     record_path = out / RECORD
     record = read_json(record_path, "") if record_path.exists() else {}
+    layers = world_layers(manifest.env_id) if clutter and "seg" in spec.controls else None
     record.update(
-        {"source": str(data), "run": None if run is None else str(run), **spec.describe()}
-    )
+        {"source": str(data), "run": None if run is None else str(run), **spec.describe(),
+         "clutter": layers is not None}
+    )  # fmt: skip
     record.setdefault("episodes", {})
     steers_hue = bool(getattr(model.config, "hue_input", False))
     # One job per output episode that does not exist yet:
@@ -167,6 +175,12 @@ def augment(
             group = [j for j in pending if j[2] == head[2] and j[4] == head[4]][:batch_size]
             pending = [j for j in pending if j not in group]
             episodes = [_whole(source, j[1]) for j in group]
+            placing = layers is not None and has_clutter(head[2])
+            if placing:
+                episodes = [
+                    _with_clutter(e, head[2], seed * 1_000_003 + j[0], manifest, layers)
+                    for e, j in zip(episodes, group, strict=True)
+                ]
             styled = transfer_frames(
                 model,
                 np.stack([e["obs"] for e in episodes]),
@@ -178,7 +192,8 @@ def augment(
                 hue=np.array([j[5] for j in group]) if steers_hue else None,
             )
             for job, episode, frames in zip(group, episodes, styled, strict=True):
-                _write(out, target, record, job, {**episode, "obs": frames}, source)
+                placed = placing and "seg" in episode
+                _write(out, target, record, job, {**episode, "obs": frames}, source, placed)
                 bar.advance(task)
     target.save(out)
     write_json(record_path, record)
@@ -202,6 +217,18 @@ def _chosen_hue(style: str, seed: int, steers_hue: bool) -> float:
     return episode_look(get_skin(style), seed).hue_shift if steers_hue else -1.0
 
 
+def _with_clutter(episode: dict, style: str, seed: int, manifest: Manifest, layers) -> dict:
+    """``episode`` with ``style``'s distractor layout for skin seed ``seed`` in its seg
+    (and depth): what the model is steered by and what the written episode records."""
+    if "seg" not in episode:
+        return episode
+    layout = clutter_layout(style, episode["seg"].shape[-2:], seed)
+    seg, depth = place_clutter(
+        episode["seg"], layout, manifest.seg_classes, layers, episode.get("depth")
+    )
+    return {**episode, "seg": seg, **({} if depth is None else {"depth": depth})}
+
+
 def _maps(episodes: list[dict]) -> dict[str, np.ndarray]:
     return {
         name: np.stack([e[name] for e in episodes])
@@ -216,7 +243,10 @@ def _actions(model: WorldModel, episodes: list[dict]) -> np.ndarray | None:
     return np.stack([e["action"] for e in episodes])
 
 
-def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict, source):
+def _write(
+    out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict, source,
+    clutter: bool = False,
+):  # fmt: skip
     out_index, source_index, style, original, length, hue = job
     # Every episode carries a style and a hue (−1: unknown), so training windows stack.
     arrays["style"] = np.full(length, -1 if style is None else skin_id(style), np.int64)
@@ -232,6 +262,7 @@ def _write(out: Path, manifest: Manifest, record: dict, job: tuple, arrays: dict
         "style": style,
         "hue": None if hue < 0 else round(float(hue), 6),
         "original": original,
+        "clutter": clutter,
     }
     manifest.save(out)
     write_json(out / RECORD, record)

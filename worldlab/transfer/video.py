@@ -29,6 +29,13 @@ from worldlab.models.base import WorldModel
 from worldlab.models.controls import canny, control_input
 from worldlab.transfer import quality
 from worldlab.transfer.augment import trained_styles
+from worldlab.transfer.clutter import (
+    clutter_layout,
+    has_clutter,
+    layout_of,
+    with_clutter,
+    world_layers,
+)
 from worldlab.transfer.render import ControlSpec, transfer_frames
 from worldlab.worlds.skins import fixed_hue, skin_id
 
@@ -46,7 +53,13 @@ def load_input(
         chosen = [dataset.episode(i) for i in range(min(episodes, len(dataset)))]
         length = min(len(e["obs"]) for e in chosen)
         length = min(length, frames) if frames else length
-        out = {"frames": np.stack([e["obs"][:length] for e in chosen]), "kind": "dataset"}
+        manifest = dataset.manifest
+        out = {
+            "frames": np.stack([e["obs"][:length] for e in chosen]),
+            "kind": "dataset",
+            "env_id": manifest.env_id,
+            "seg_classes": list(manifest.seg_classes or []),
+        }
         for name in ("seg", "depth"):
             if all(name in e for e in chosen):
                 out.setdefault("maps", {})[name] = np.stack([e[name][:length] for e in chosen])
@@ -98,9 +111,12 @@ def transfer(
     sampling: dict[str, Any] | None = None,
     model: WorldModel | None = None,
     hue: float | None = None,
+    clutter: bool = True,
 ) -> dict[str, Any]:
     """Re-render ``source`` in ``style`` with the control-conditioned model in ``run``;
-    ``hue``: the objects' hue turn in [0, 1) (models with ``hue_input``)."""
+    ``hue``: the objects' hue turn in [0, 1) (models with ``hue_input``); ``clutter``:
+    a style with distractors gets them in the seg control, where the reference's episodes
+    have theirs, else laid out as the simulator would (``clutter.py``)."""
     model = model or worldlab.load(run)
     known = trained_styles(model, run)
     if style not in known:
@@ -115,19 +131,20 @@ def transfer(
     if reference is not None:
         real = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
     hues = _hues(model, style, hue, real, inputs)
+    maps = _maps(loaded, real, spec, style, seed) if clutter else loaded.get("maps")
     with model.sampling(**(sampling or {})):
         output = transfer_frames(
             model,
             inputs,
             spec,
             skin_id(style),
-            maps=loaded.get("maps"),
+            maps=maps,
             actions=loaded.get("actions"),
             seed=seed,
             hue=hues,
         )
         settings = model.sampling_settings()
-    rows = [inputs, _control_row(inputs, spec, loaded.get("maps")), output]
+    rows = [inputs, _control_row(inputs, spec, maps), output]
     # One video: for each episode, input | control | output side by side.
     picture = np.concatenate([np.concatenate(list(row), axis=2) for row in rows], axis=1)
     path = write_video(picture, out)
@@ -137,12 +154,13 @@ def transfer(
         "flicker_input": quality.flicker(inputs, inputs),
     }
     if reference is not None:
-        measures.update(_against_reference(reference, real, inputs, output, loaded.get("maps")))
+        measures.update(_against_reference(reference, real, inputs, output, maps))
     record = {
         "run": str(run),
         "input": str(source),
         "style": style,
         "hue": None if hues is None else [round(float(h), 6) for h in hues],
+        "clutter": maps is not loaded.get("maps"),
         **spec.describe(),
         "sampling": settings,
         "seed": seed,
@@ -152,6 +170,23 @@ def transfer(
     }
     write_json(Path(path).with_suffix(".json"), record)
     return record
+
+
+def _maps(loaded: dict, real: dict | None, spec: ControlSpec, style: str, seed: int):
+    """The input's recorded maps, with ``style``'s clutter placed in the seg where it can
+    be: at the reference's layouts when it records them, else drawn from ``seed``."""
+    maps = loaded.get("maps")
+    if "seg" not in spec.controls or not maps or "seg" not in maps or not has_clutter(style):
+        return maps
+    layers = world_layers(loaded["env_id"])
+    if layers is None:
+        return maps
+    classes, size = loaded["seg_classes"], maps["seg"].shape[-2:]
+    if real is not None and "seg" in real.get("maps", {}):
+        layouts = [layout_of(seg, real["seg_classes"]) for seg in real["maps"]["seg"]]
+    else:
+        layouts = [clutter_layout(style, size, seed + i) for i in range(len(maps["seg"]))]
+    return with_clutter(maps, layouts, classes, layers)
 
 
 def _hues(model, style, hue, real, inputs) -> np.ndarray | None:
