@@ -131,7 +131,7 @@ def transfer(
     if reference is not None:
         real = load_input(reference, inputs.shape[2], inputs.shape[0], inputs.shape[1])
     hues = _hues(model, style, hue, real, inputs)
-    maps = _maps(loaded, real, spec, style, seed) if clutter else loaded.get("maps")
+    maps, placed = _maps(loaded, real, spec, style, seed, clutter)
     with model.sampling(**(sampling or {})):
         output = transfer_frames(
             model,
@@ -160,7 +160,7 @@ def transfer(
         "input": str(source),
         "style": style,
         "hue": None if hues is None else [round(float(h), 6) for h in hues],
-        "clutter": maps is not loaded.get("maps"),
+        "clutter": placed,
         **spec.describe(),
         "sampling": settings,
         "seed": seed,
@@ -172,21 +172,24 @@ def transfer(
     return record
 
 
-def _maps(loaded: dict, real: dict | None, spec: ControlSpec, style: str, seed: int):
+def _maps(loaded: dict, real: dict | None, spec: ControlSpec, style: str, seed: int, clutter):
     """The input's recorded maps, with ``style``'s clutter placed in the seg where it can
-    be: at the reference's layouts when it records them, else drawn from ``seed``."""
+    be: at the reference's layouts when it records them, else drawn from ``seed``. Returns
+    the maps and whether clutter was placed."""
     maps = loaded.get("maps")
-    if "seg" not in spec.controls or not maps or "seg" not in maps or not has_clutter(style):
-        return maps
+    if not clutter or "seg" not in spec.controls or not (maps and "seg" in maps):
+        return maps, False
+    if not has_clutter(style):
+        return maps, False
     layers = world_layers(loaded["env_id"])
     if layers is None:
-        return maps
+        return maps, False
     classes, size = loaded["seg_classes"], maps["seg"].shape[-2:]
     if real is not None and "seg" in real.get("maps", {}):
         layouts = [layout_of(seg, real["seg_classes"]) for seg in real["maps"]["seg"]]
     else:
         layouts = [clutter_layout(style, size, seed + i) for i in range(len(maps["seg"]))]
-    return with_clutter(maps, layouts, classes, layers)
+    return with_clutter(maps, layouts, classes, layers), True
 
 
 def _hues(model, style, hue, real, inputs) -> np.ndarray | None:
