@@ -59,7 +59,7 @@ from worldlab.train import train
 from worldlab.train.precision import describe_cpu
 from worldlab.transfer import ControlSpec, augment, quality, transfer_frames
 from worldlab.transfer.augment import RECORD
-from worldlab.transfer.clutter import has_clutter, layout_of, with_clutter, world_layers
+from worldlab.transfer.clutter import placed_maps
 from worldlab.worlds.reach import ReachEnv
 from worldlab.worlds.skins import HELD_OUT_SKINS, SKIN_NAMES, TRAIN_SKINS, skin_id
 
@@ -187,11 +187,11 @@ def transfer_quality(
         if model.config.hue_input and all("hue" in e for e in real_episodes):
             hue = np.array([e["hue"][0] for e in real_episodes])
         steering = maps
-        layers = world_layers(source.manifest.env_id)
-        if clutter and has_clutter(skin) and layers is not None:
-            classes = source.manifest.seg_classes
-            layouts = [layout_of(e["seg"], classes) for e in real_episodes]
-            steering = with_clutter(maps, layouts, classes, layers)
+        if clutter:
+            references = np.stack([e["seg"] for e in real_episodes])
+            manifest = source.manifest
+            steering, _ = placed_maps(maps, skin, manifest.env_id, manifest.seg_classes,
+                                      references=references)  # fmt: skip
         made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
                                steering, actions, hue=hue)  # fmt: skip
         other_episodes = [rendered_data.episode(i) for i in range(count, 2 * count)]
@@ -383,6 +383,8 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
         return np.array([np.mean([r["skins"][s]["success"] for s in groups[headline]])
                          for r in mine]) * 100  # fmt: skip
 
+    flat_scores = unseen("flat")
+
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE} ({args.target_shape} target), "
         f"{args.expert_episodes} expert episodes of "
@@ -406,8 +408,8 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
             mean, half = mean_ci(np.array(per_seed) * 100)
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
         gain = "–"
-        if condition != "flat" and len(mine) > 1 and len(unseen("flat")) > 1:
-            difference, half = difference_ci(unseen(condition), unseen("flat"))
+        if condition != "flat" and len(mine) > 1 and len(flat_scores) > 1:
+            difference, half = difference_ci(unseen(condition), flat_scores)
             gain = f"{difference:+.0f} ± {half:.0f}"
         lines.append(
             f"| {condition} | {len(mine)} | {mine[0]['transitions']} | {gain} | "

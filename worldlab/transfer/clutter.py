@@ -98,3 +98,29 @@ def with_clutter(
     if depth is not None:
         out["depth"] = np.stack([d for _, d in placed])
     return out
+
+
+def placed_maps(
+    maps: dict[str, np.ndarray] | None,
+    style: str,
+    env_id: str,
+    seg_classes: list[str],
+    seed: int = 0,
+    references: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray] | None, bool]:
+    """Batched recorded ``maps`` of ``env_id`` episodes with ``style``'s clutter placed:
+    where ``references`` (their ``seg [B, T, H, W]``, the same episodes drawn in ``style``)
+    have it, else laid out from skin seeds ``seed``, ``seed + 1``, …. Returns the maps and
+    whether clutter was placed (not for a style without any, maps without ``seg``, or a
+    world that takes none)."""
+    if not maps or "seg" not in maps or not has_clutter(style):
+        return maps, False
+    layers = world_layers(env_id)
+    if layers is None:
+        return maps, False
+    if references is not None:
+        layouts = [layout_of(seg, seg_classes) for seg in references]
+    else:
+        size = maps["seg"].shape[-2:]
+        layouts = [clutter_layout(style, size, seed + i) for i in range(len(maps["seg"]))]
+    return with_clutter(maps, layouts, seg_classes, layers), True

@@ -29,13 +29,7 @@ from worldlab.models.base import WorldModel
 from worldlab.models.controls import canny, control_input
 from worldlab.transfer import quality
 from worldlab.transfer.augment import trained_styles
-from worldlab.transfer.clutter import (
-    clutter_layout,
-    has_clutter,
-    layout_of,
-    with_clutter,
-    world_layers,
-)
+from worldlab.transfer.clutter import placed_maps
 from worldlab.transfer.render import ControlSpec, transfer_frames
 from worldlab.worlds.skins import fixed_hue, skin_id
 
@@ -177,19 +171,10 @@ def _maps(loaded: dict, real: dict | None, spec: ControlSpec, style: str, seed: 
     be: at the reference's layouts when it records them, else drawn from ``seed``. Returns
     the maps and whether clutter was placed."""
     maps = loaded.get("maps")
-    if not clutter or "seg" not in spec.controls or not (maps and "seg" in maps):
+    if not clutter or "seg" not in spec.controls:
         return maps, False
-    if not has_clutter(style):
-        return maps, False
-    layers = world_layers(loaded["env_id"])
-    if layers is None:
-        return maps, False
-    classes, size = loaded["seg_classes"], maps["seg"].shape[-2:]
-    if real is not None and "seg" in real.get("maps", {}):
-        layouts = [layout_of(seg, real["seg_classes"]) for seg in real["maps"]["seg"]]
-    else:
-        layouts = [clutter_layout(style, size, seed + i) for i in range(len(maps["seg"]))]
-    return with_clutter(maps, layouts, classes, layers), True
+    references = (real or {}).get("maps", {}).get("seg")
+    return placed_maps(maps, style, loaded["env_id"], loaded["seg_classes"], seed, references)
 
 
 def _hues(model, style, hue, real, inputs) -> np.ndarray | None:
