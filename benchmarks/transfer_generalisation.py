@@ -154,8 +154,10 @@ def prepare(args, out: Path) -> dict[str, Path]:
     finished = out / "augment_seconds.txt"  # written last: augment.json grows per episode
     if not finished.exists():
         started = time.time()  # an interrupted augment resumes, and times only the rest
-        augment(worldlab.load(model), flat, augmented, ControlSpec(["edge", "seg"]),
-                looks, run=model, clutter=args.clutter)  # fmt: skip
+        generator = worldlab.load(model)
+        with generator.sampling(hue_guidance=args.hue_guidance):
+            augment(generator, flat, augmented, ControlSpec(["edge", "seg"]), looks,
+                    run=model, clutter=args.clutter)  # fmt: skip
         finished.write_text(f"{time.time() - started:.1f}\n")
     data["flat + transfer"] = augmented
     if "flat + transfer + jitter" in args.conditions:
@@ -458,6 +460,11 @@ def main() -> None:
     parser.add_argument(
         "--hue-input", action=argparse.BooleanOptionalAction, default=True,
         help="tell the transfer model each episode's hue turn (model.hue_input)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hue-guidance", type=float, default=1.0,
+        help="classifier-free guidance on the hue while augmenting (1: none; models with "
+        "hue_input)",
     )  # fmt: skip
     parser.add_argument(
         "--first-frame-dropout", type=float, default=0.1,

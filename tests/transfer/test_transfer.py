@@ -203,6 +203,24 @@ def test_augment_asks_for_a_hue_per_episode_and_records_it(hued, world, tmp_path
         transfer(world / "run", world / "source", tmp_path / "x.gif", spec, "dusk", hue=0.3)
 
 
+def test_augment_records_how_it_sampled(hued, tmp_path):
+    model = worldlab.load(hued / "run")
+    spec = ControlSpec(["seg", "edge"])
+    plain = augment(model, hued / "source", tmp_path / "plain", spec, ["slate"], hued / "run",
+                    progress=False)  # fmt: skip
+    with model.sampling(hue_guidance=3.0):
+        guided = augment(model, hued / "source", tmp_path / "guided", spec, ["slate"],
+                         hued / "run", progress=False)  # fmt: skip
+    assert plain["sampling"]["hue_guidance"] == 1.0 and guided["sampling"]["hue_guidance"] == 3.0
+    assert model.config.hue_guidance == 1.0  # restored after the block
+    name = next(n for n, e in guided["episodes"].items() if not e["original"])
+    assert guided["episodes"][name]["hue"] == plain["episodes"][name]["hue"]  # same request
+    assert not np.array_equal(  # guidance changed what was drawn for it
+        read_episode(tmp_path / "plain" / name)["obs"],
+        read_episode(tmp_path / "guided" / name)["obs"],
+    )
+
+
 def test_cli_transfer_takes_a_hue(hued, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "worldlab.cli.main", "transfer", hued / "run", "--input",

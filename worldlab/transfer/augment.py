@@ -137,7 +137,7 @@ def augment(
     layers = world_layers(manifest.env_id) if clutter and "seg" in spec.controls else None
     record.update(
         {"source": str(data), "run": None if run is None else str(run), **spec.describe(),
-         "clutter": layers is not None}
+         "sampling": model.sampling_settings(), "clutter": layers is not None}
     )  # fmt: skip
     record.setdefault("episodes", {})
     steers_hue = bool(getattr(model.config, "hue_input", False))
