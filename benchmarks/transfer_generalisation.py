@@ -64,6 +64,7 @@ from worldlab.worlds.reach import ReachEnv
 from worldlab.worlds.skins import HELD_OUT_SKINS, SKIN_NAMES, TRAIN_SKINS, skin_id
 
 SIZE, STEPS = 32, 50
+HUE_BINS = 5  # palettes_kept: the hues a model was told, in fifths of the wheel
 EXPERT_SEED, EVAL_SEED = 10_000, 1_000_000
 OTHER_SKINS = [name for name in TRAIN_SKINS if name != "flat"]
 CONDITIONS = (
@@ -168,11 +169,16 @@ def prepare(args, out: Path) -> dict[str, Path]:
 
 
 def transfer_quality(
-    model_run: Path, flat: Path, rendered: dict[str, Path], count: int, clutter: bool = True
+    model_run: Path,
+    flat: Path,
+    rendered: dict[str, Path],
+    count: int,
+    clutter: bool = True,
+    hue_guidance: float = 1.0,
 ) -> dict:
     """Per target skin: the transfer of ``count`` flat episodes against the simulator's
     (``clutter``: a look's distractors placed in the seg control where the simulator's
-    render of the same episode has them)."""
+    render of the same episode has them; ``hue_guidance``: as ``augment`` ran)."""
     model = worldlab.load(model_run)
     source = EpisodeDataset(flat)
     episodes = [source.episode(i) for i in range(count)]
@@ -194,8 +200,9 @@ def transfer_quality(
             manifest = source.manifest
             steering, _ = placed_maps(maps, skin, manifest.env_id, manifest.seg_classes,
                                       references=references)  # fmt: skip
-        made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
-                               steering, actions, hue=hue)  # fmt: skip
+        with model.sampling(hue_guidance=hue_guidance):
+            made = transfer_frames(model, frames, ControlSpec(["edge", "seg"]), skin_id(skin),
+                                   steering, actions, hue=hue)  # fmt: skip
         other_episodes = [rendered_data.episode(i) for i in range(count, 2 * count)]
         others = np.stack([e["obs"] for e in other_episodes])
         # A segmenter of the target skin, trained on other episodes than those scored.
@@ -265,14 +272,21 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
     def turned(episodes) -> float:
         return float((turn_apart(target_hues(episodes), flat_target) > 0.1).mean())
 
-    def at_hue(episodes, asked: list[float]) -> float:
+    def at_hue(episodes, asked: list[float]) -> tuple[float, list[float]]:
         """Share of episodes told a hue whose first-frame target sits within 0.1 of a turn
-        of flat's target turned by it (``nan`` where none was told one)."""
+        of flat's target turned by it (``nan`` where none was told one), over all of them
+        and per fifth of the wheel they were told (``HUE_BINS``)."""
         pairs = [(part_hue(e, ReachEnv.TARGET_CLASS, 0), h)
                  for e, h in zip(episodes, asked, strict=True) if h >= 0]  # fmt: skip
-        found = [turn_apart(seen, (flat_target + h) % 1.0) < 0.1
+        found = [(turn_apart(seen, (flat_target + h) % 1.0) < 0.1, h)
                  for seen, h in pairs if seen is not None]  # fmt: skip
-        return float(np.mean(found)) if found else float("nan")
+
+        def share(hits) -> float:
+            return float(np.mean(hits)) if hits else float("nan")
+
+        bins = [share([hit for hit, h in found if int(h * HUE_BINS) == b])
+                for b in range(HUE_BINS)]  # fmt: skip
+        return share([hit for hit, _ in found]), bins
 
     def episodes(folder: Path) -> list[dict]:
         data = EpisodeDataset(folder)
@@ -290,11 +304,13 @@ def palettes_kept(flat: Path, augmented: Path, rendered: dict[str, Path]) -> dic
         asked = [record[name].get("hue", -1.0) for _, name in chosen]
         simulated = episodes(folder)
         drawn = [float(e["hue"][0]) if "hue" in e else -1.0 for e in simulated]
+        mine_at, mine_bins = at_hue(mine, asked)
+        simulator_at, simulator_bins = at_hue(simulated, drawn)
         results[skin] = {
             "transfer": kept(mine), "simulator": kept(simulated),
             "target_turned": {"transfer": turned(mine), "simulator": turned(simulated)},
-            "target_at_hue": {"transfer": at_hue(mine, asked),
-                              "simulator": at_hue(simulated, drawn)},
+            "target_at_hue": {"transfer": mine_at, "simulator": simulator_at},
+            "target_at_hue_by_turn": {"transfer": mine_bins, "simulator": simulator_bins},
         }  # fmt: skip
     return results
 
@@ -442,6 +458,15 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
         lines += [f"- {skin}: {kept['target_at_hue']['transfer']:.0%} / "
                   f"{kept['target_at_hue']['simulator']:.0%}"
                   for skin, kept in looks.items() if "target_at_hue" in kept]  # fmt: skip
+        edges = [f"{b / HUE_BINS:.1f}–{(b + 1) / HUE_BINS:.1f}" for b in range(HUE_BINS)]
+        lines += ["", "The same for the transfer, by the turn it was told (a hue it never "
+                  "draws is a palette its data never shows a policy):", "",
+                  "| look | " + " | ".join(edges) + " |",
+                  "|---" * (1 + HUE_BINS) + "|"]  # fmt: skip
+        lines += [f"| {skin} | " + " | ".join(
+                      "–" if np.isnan(v) else f"{v:.0%}"
+                      for v in kept["target_at_hue_by_turn"]["transfer"]) + " |"
+                  for skin, kept in looks.items() if "target_at_hue_by_turn" in kept]  # fmt: skip
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
@@ -505,7 +530,9 @@ def main() -> None:
     quality_file = out / "quality.json"
     if uses_transfer(args) and not quality_file.exists():
         count = min(8, args.expert_episodes // 2)
-        found = transfer_quality(data["model"], data["flat"], data["rendered"], count, args.clutter)
+        found = transfer_quality(
+            data["model"], data["flat"], data["rendered"], count, args.clutter, args.hue_guidance
+        )
         quality_file.write_text(json.dumps(found, indent=2))
     quality_rows = json.loads(quality_file.read_text()) if quality_file.exists() else {}
     palettes = {}
