@@ -26,7 +26,9 @@ cannot tell the two discs apart, their hues being half a turn apart.
 The transfer model is told each episode's hue turn (``model.hue_input``): ``augment``
 draws one per episode for the looks that turn every hue, as the simulator does, so its
 re-renderings move the target's colour as the simulator's renders do (``--no-hue-input``:
-the model picks a palette itself, and kept the target red in 98% of episodes).
+the model picks a palette itself, and kept the target red in 98% of episodes);
+``--hue-guidance 3`` augments with classifier-free guidance on that hue. The table counts
+the episodes drawn at the hue they were told, per fifth of the colour wheel.
 
 ``--encoder keypoints`` gives BC a spatial-softmax encoder instead of the strided
 convolutions. ``--conditions`` runs some of them (without ``flat + transfer`` no model is
