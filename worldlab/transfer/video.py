@@ -166,7 +166,7 @@ def transfer(
     return record
 
 
-def _maps(loaded: dict, real: dict | None, spec: ControlSpec, style: str, seed: int, clutter):
+def _maps(loaded: dict, real: dict | None, spec: ControlSpec, style: str, seed: int, clutter: bool):
     """The input's recorded maps, with ``style``'s clutter placed in the seg where it can
     be: at the reference's layouts when it records them, else drawn from ``seed``. Returns
     the maps and whether clutter was placed."""
