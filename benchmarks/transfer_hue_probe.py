@@ -78,12 +78,12 @@ def row(label: str, scored: dict) -> str:
     return f"| {label} | {cells[0]} | {cells[1]} | {scored['target_tenths']} |"
 
 
-def strip(model, frames: np.ndarray, seg: np.ndarray, look: str, seed: int, path: Path) -> None:
+def strip(model, frames, seg, spec: ControlSpec, look: str, seed: int, path: Path) -> None:
     """Ten flat first frames above their re-renderings told turns 0, 0.1 … 0.9."""
     asked = np.arange(10, dtype=np.float32) / 10
     with torch.no_grad():
-        made = transfer_frames(model, frames[:10], ControlSpec(["edge", "seg"]), skin_id(look),
-                               maps={"seg": seg[:10]}, seed=seed, hue=asked)  # fmt: skip
+        made = transfer_frames(model, frames[:10], spec, skin_id(look), maps={"seg": seg[:10]},
+                               seed=seed, hue=asked)  # fmt: skip
     columns = [np.concatenate([frames[i, 0], made[i, 0]], 0) for i in range(10)]
     picture = Image.fromarray(np.concatenate(columns, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--guidance", nargs="+", type=float, default=[1.0])
     parser.add_argument("--episodes", type=int, default=80)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--weights", nargs=2, type=float, default=[1.0, 1.0],
+                        help="the edge and seg controls' weights")  # fmt: skip
     parser.add_argument("--picture", type=Path,
                         help="PNG: the first run's first frames in the first look, told turns "
                              "0, 0.1 … 0.9 (flat input above, re-rendering below)")  # fmt: skip
@@ -111,7 +113,11 @@ def main() -> None:
     frames = np.stack([np.asarray(e["obs"][:1]) for e in episodes])
     seg = np.stack([np.asarray(e["seg"][:1]) for e in episodes])
     asked = ((np.arange(count) + 0.5) / count).astype(np.float32)
-    print(f"CPU: {describe_cpu()}; {count} episodes; hue turn asked per fifth, in %")
+    spec = ControlSpec(["edge", "seg"], weights=list(args.weights))
+    print(
+        f"CPU: {describe_cpu()}; {count} episodes; edge and seg weights {args.weights}; "
+        "share drawn at the asked turn per fifth of the wheel, in %"
+    )
     edges = " ".join(f"{b / HUE_BINS:.1f}" for b in range(HUE_BINS))
     print(f"| look · source | target at {edges} | agent at {edges} | target drawn, tenths |")
     print("|---|---|---|---|")
@@ -131,11 +137,11 @@ def main() -> None:
             for guidance in args.guidance:
                 with model.sampling(hue_guidance=guidance), torch.no_grad():
                     made = transfer_frames(
-                        model, frames, ControlSpec(["edge", "seg"]), skin_id(look),
+                        model, frames, spec, skin_id(look),
                         maps={"seg": seg}, seed=args.seed, hue=asked,
                     )  # fmt: skip
                     if args.picture and look == args.looks[0] and run == args.runs[0]:
-                        strip(model, frames, seg, look, args.seed, args.picture)
+                        strip(model, frames, seg, spec, look, args.seed, args.picture)
                         args.picture = None  # one picture, at the first guidance
                 label = f"{look} · {run.name} ({trained(run)} updates), guidance {guidance:g}"
                 print(row(label, score(made[:, 0], seg[:, 0], asked, base)), flush=True)
