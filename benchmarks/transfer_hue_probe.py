@@ -121,6 +121,7 @@ def main() -> None:
     edges = " ".join(f"{b / HUE_BINS:.1f}" for b in range(HUE_BINS))
     print(f"| look · source | target at {edges} | agent at {edges} | target drawn, tenths |")
     print("|---|---|---|---|")
+    models = {run: worldlab.load(run) for run in args.runs}
     for look in args.looks:
         rendered = EpisodeDataset(args.bench / f"expert_{look}")
         truth = [rendered.episode(i) for i in range(min(count, len(rendered)))]
@@ -132,8 +133,7 @@ def main() -> None:
             base,
         )
         print(row(f"{look} · simulator", scored), flush=True)
-        for run in args.runs:
-            model = worldlab.load(run)
+        for run, model in models.items():
             for guidance in args.guidance:
                 with model.sampling(hue_guidance=guidance), torch.no_grad():
                     made = transfer_frames(
