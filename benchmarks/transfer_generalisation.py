@@ -129,7 +129,8 @@ def prepare(args, out: Path) -> dict[str, Path]:
         overrides = {
             "model.controls": ["edge", "seg"], "model.styles": len(SKIN_NAMES),
             "model.first_frame_dropout": args.first_frame_dropout,
-            "model.hue_input": args.hue_input, "train.steps": args.model_updates or 1_000_000,
+            "model.hue_input": args.hue_input, "model.hue_map": args.hue_map,
+            "train.steps": args.model_updates or 1_000_000,
             "train.max_minutes": None if args.model_updates else args.model_minutes,
         }  # fmt: skip
         train("flow", out / "mix", model, overrides=overrides)
@@ -487,6 +488,10 @@ def main() -> None:
     parser.add_argument(
         "--hue-input", action=argparse.BooleanOptionalAction, default=True,
         help="tell the transfer model each episode's hue turn (model.hue_input)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hue-map", action=argparse.BooleanOptionalAction, default=False,
+        help="also lay the hue over the seg control pixel by pixel (model.hue_map)",
     )  # fmt: skip
     parser.add_argument(
         "--hue-guidance", type=float, default=1.0,

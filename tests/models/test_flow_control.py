@@ -246,3 +246,83 @@ def test_hue_is_read_from_the_batch_with_clear_errors():
         model.generate_frame(None, None, batch_size=2, hue=torch.zeros(3))
     with pytest.raises(WorldlabError, match="without a hue input"):
         model_with().generate_frame(None, None, batch_size=2, hue=torch.zeros(2))
+
+
+def test_the_palette_map_carries_the_hue_where_seg_says():
+    from worldlab.models.flow.conditioning import HUE_HARMONICS, hue_features, palette_map
+
+    seg = control_input(
+        "seg", maps=torch.tensor([[[0, 1], [2, 1]]], dtype=torch.uint8), seg_classes=3
+    )
+    laid = palette_map(seg.repeat(3, 1, 1, 1), torch.tensor([0.25, 1.25, -1.0]))
+    assert laid.shape == (3, 3 + 3 * 2 * HUE_HARMONICS, 2, 2)
+    assert torch.equal(laid[:, :3], seg.repeat(3, 1, 1, 1))  # the one-hot is kept as it was
+    palette = laid[:, 3:].unflatten(1, (3, 2 * HUE_HARMONICS))
+    features = hue_features(torch.tensor([0.25]))[0]
+    assert torch.allclose(palette[0, 1, :, 0, 1], features)  # class 1's pixel: the hue
+    assert torch.allclose(palette[0, 1, :, 1, 1], features)
+    assert not palette[0, 1, :, 0, 0].any() and not palette[0, 0, :, 0, 1].any()  # elsewhere 0
+    assert torch.allclose(palette[0], palette[1], atol=1e-5)  # a turn is periodic
+    assert not palette[2].any()  # no hue (guidance's other half): no palette
+    assert not palette_map(seg, None)[:, 3:].any()
+
+
+def test_the_palette_map_needs_a_hue_and_a_seg_control():
+    with pytest.raises(WorldlabError, match="hue_map"):
+        model_with(hue_map=True, controls=["seg"])
+    with pytest.raises(WorldlabError, match="hue_map"):
+        model_with(hue_map=True, hue_input=True, controls=["edge"])
+    model = model_with(hue_map=True, hue_input=True, controls=["seg"])
+    hint = model.control.branches["seg"].hint[0]
+    assert hint.in_channels == 8 + 8 * 8  # seg classes, and each class times 8 hue features
+
+
+def placed_squares(rng, hues, size=16):
+    """A square of hue ``hues[i]`` at a random place per sample, and its seg map (class 1)."""
+    import colorsys
+
+    obs = np.zeros((len(hues), 2, size, size, 3), np.uint8)
+    seg = np.zeros((len(hues), 2, size, size), np.uint8)
+    corners = rng.integers(1, size - 6, (len(hues), 2))
+    for i, hue in enumerate(hues):
+        x, y = corners[i]
+        obs[i, :, y : y + 5, x : x + 5] = [round(255 * c) for c in colorsys.hsv_to_rgb(hue, 1, 0.9)]
+        seg[i, :, y : y + 5, x : x + 5] = 1
+    return obs, seg
+
+
+def test_the_palette_map_learns_colours_sooner_than_the_hue_alone():
+    """Squares placed at random, coloured by their hue: after the same short training, a
+    model with the palette map draws them nearer their true colour than one told the hue
+    only through its conditioning vector, and far nearer than with shuffled hues."""
+
+    def trained(hue_map: bool) -> FlowWorldModel:
+        rng = np.random.default_rng(0)
+        settings = dict(first_frame_dropout=1.0, control_dropout=0.0, ema_decay=0.0, lr=2e-3)
+        model = model_with(controls=["seg"], hue_input=True, hue_map=hue_map, **settings)
+        optimizer = model.optimizer()
+        for _ in range(300):
+            hues = rng.uniform(0, 1, 16)
+            obs, seg = placed_squares(rng, hues)
+            hue = torch.tensor(hues).float()[:, None].repeat(1, 2)
+            loss, _ = model.loss(batch_of(obs, hue=hue, seg=torch.from_numpy(seg)))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return model.eval()
+
+    hues = np.random.default_rng(9).uniform(0, 1, 32)
+    obs, seg = placed_squares(np.random.default_rng(9), hues)
+    inside = torch.from_numpy(seg[:, 0] == 1)
+    controls = {"seg": (control_input("seg", maps=torch.from_numpy(seg[:, 0])), torch.ones(32))}
+
+    def error(model, told):
+        torch.manual_seed(1)
+        told = torch.tensor(told).float()
+        frame = model.generate_frame(None, None, controls=controls, batch_size=32, hue=told)
+        return float((frame.float() - torch.from_numpy(obs[:, 0]).float())[inside].pow(2).mean())
+
+    mapped, plain = trained(True), trained(False)
+    true, shuffled = error(mapped, hues), error(mapped, np.roll(hues, 16))
+    assert true * 4 < shuffled, (true, shuffled)  # 1,293 against 17,898 when written
+    assert true * 2 < error(plain, hues), (true, error(plain, hues))  # 1,293 against 5,341

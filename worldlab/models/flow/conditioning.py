@@ -28,6 +28,22 @@ def hue_features(hue: torch.Tensor) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
+def palette_map(seg: torch.Tensor, hue: torch.Tensor | None) -> torch.Tensor:
+    """The seg control ``[N, C, H, W]`` (one-hot in [-1, 1]) with a palette map appended:
+    each class's indicator times each of the hue's Fourier features, ``[N, C + C·F, H, W]``;
+    zero where the hue is unknown (``hue`` < 0 or ``None``: no palette, the unconditional
+    half of guidance)."""
+    n, classes, height, width = seg.shape
+    features = torch.zeros(n, 2 * HUE_HARMONICS, device=seg.device)
+    if hue is not None:
+        known = hue.to(seg.device)[:, None] >= 0
+        features = torch.where(known, hue_features(hue.to(seg.device).clamp(min=0)), features)
+    inside = (seg + 1) / 2  # the one-hot as 0 / 1
+    palette = inside[:, :, None] * features.to(seg.dtype)[:, None, :, None, None]
+    laid = torch.cat([seg, palette.flatten(1, 2)], 1)
+    return laid.contiguous(memory_format=torch.channels_last)
+
+
 def sinusoidal(values: torch.Tensor, dims: int, scale: float = 1000.0) -> torch.Tensor:
     """``values [N]`` (in about [0, 1]) → ``[N, dims]`` sines and cosines of many frequencies."""
     half = dims // 2

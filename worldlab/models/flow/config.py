@@ -32,7 +32,8 @@ What the systems it follows do, and what we keep (paper settings → CPU default
   every ``control_every``-th skip, or on the DiT a copy of every ``control_every``-th
   block; controls dropped per sample in training, so any subset works; a style
   embedding (``styles``) and, for skins that draw object hues at random, the hue turn as
-  an input of its own (``hue_input``), so a caller picks the palette;
+  an input of its own (``hue_input``), so a caller picks the palette, optionally laid
+  over the seg control pixel by pixel (``hue_map``, after T2I-Adapter's colour map);
   ``first_frame_dropout`` teaches it to start a video without context. See docs/transfer.md.
 
 Reward and continuation come from a small convolutional head reading the last two frames
@@ -102,6 +103,10 @@ class FlowConfig:
     style_dropout: float = 0.1  # share of samples trained without their style
     hue_input: bool = False  # read the data's per-step object hue turn (array ``hue``)
     hue_dropout: float = 0.1  # share of samples trained without their hue
+    # The hue also reaches the seg branch pixel by pixel: each class's one-hot channel times
+    # the hue's Fourier features, a palette map (as T2I-Adapter's colour control). A colour
+    # is then a near-linear function of what the branch reads where the object is.
+    hue_map: bool = False
     first_frame_dropout: float = 0.0  # share trained with no context, so a video can start
     # text prompts (Cosmos Text2World): a caption embedding per frame (batch["text"])
     text_dims: int = 0  # width of the caption embedding; 0 = no text input

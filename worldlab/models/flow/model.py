@@ -20,7 +20,7 @@ from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
 from worldlab.models.controls import check_controls, control_channels
 from worldlab.models.flow import flow
-from worldlab.models.flow.conditioning import Conditioning
+from worldlab.models.flow.conditioning import HUE_HARMONICS, Conditioning, palette_map
 from worldlab.models.flow.config import (
     BACKBONES,
     DEFAULT_PRESET,
@@ -83,6 +83,11 @@ def check_config(config: FlowConfig, obs_shape: tuple[int, ...]) -> None:
             "train it on pixels (train.observation=pixels)"
         )
     check_controls(config.controls)
+    if config.hue_map and not (config.hue_input and "seg" in config.controls):
+        raise WorldlabError(
+            "model.hue_map lays the hue over the seg control: it needs model.hue_input=true "
+            "and seg among model.controls"
+        )
     if config.control_every < 1:
         raise WorldlabError(f"model.control_every must be ≥ 1, got {config.control_every}")
     if config.context_frames < 1:
@@ -152,6 +157,8 @@ class FlowWorldModel(WorldModel):
         self.control: ControlNet | None = None
         if config.controls:
             maps = {name: control_channels(name, config.seg_classes) for name in config.controls}
+            if config.hue_map:
+                maps["seg"] += config.seg_classes * 2 * HUE_HARMONICS
             if config.backbone == "unet":
                 self.control = ControlNet(
                     maps,
@@ -217,6 +224,9 @@ class FlowWorldModel(WorldModel):
         nets = self.ema if ema and self.ema is not None else self._online()
         conditioning, denoiser = nets["conditioning"], nets["denoiser"]
         control = nets["control"] if controls and "control" in nets else None
+        if control is not None and self.config.hue_map and "seg" in controls:
+            seg, weight = controls["seg"]
+            controls = {**controls, "seg": (palette_map(seg, hue), weight)}
 
         def denoise(x, time, level):
             cond = conditioning(time, context_noise, level, action, keep, style, text, hue)
