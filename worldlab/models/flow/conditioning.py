@@ -28,16 +28,20 @@ def hue_features(hue: torch.Tensor) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
+def palette_channels(seg_classes: int) -> int:
+    """Channels ``palette_map`` appends to a seg control of ``seg_classes`` classes."""
+    return seg_classes * 2 * HUE_HARMONICS
+
+
 def palette_map(seg: torch.Tensor, hue: torch.Tensor | None) -> torch.Tensor:
     """The seg control ``[N, C, H, W]`` (one-hot in [-1, 1]) with a palette map appended:
     each class's indicator times each of the hue's Fourier features, ``[N, C + C·F, H, W]``;
     zero where the hue is unknown (``hue`` < 0 or ``None``: no palette, the unconditional
     half of guidance)."""
-    n, classes, height, width = seg.shape
-    features = torch.zeros(n, 2 * HUE_HARMONICS, device=seg.device)
+    features = torch.zeros(len(seg), 2 * HUE_HARMONICS, device=seg.device)
     if hue is not None:
-        known = hue.to(seg.device)[:, None] >= 0
-        features = torch.where(known, hue_features(hue.to(seg.device).clamp(min=0)), features)
+        hue = hue.to(seg.device)
+        features = torch.where(hue[:, None] >= 0, hue_features(hue.clamp(min=0)), features)
     inside = (seg + 1) / 2  # the one-hot as 0 / 1
     palette = inside[:, :, None] * features.to(seg.dtype)[:, None, :, None, None]
     laid = torch.cat([seg, palette.flatten(1, 2)], 1)

@@ -20,7 +20,7 @@ from worldlab.errors import WorldlabError
 from worldlab.models.base import ActionSpec, SamplingOption, WorldModel
 from worldlab.models.controls import check_controls, control_channels
 from worldlab.models.flow import flow
-from worldlab.models.flow.conditioning import HUE_HARMONICS, Conditioning, palette_map
+from worldlab.models.flow.conditioning import Conditioning, palette_channels, palette_map
 from worldlab.models.flow.config import (
     BACKBONES,
     DEFAULT_PRESET,
@@ -158,7 +158,7 @@ class FlowWorldModel(WorldModel):
         if config.controls:
             maps = {name: control_channels(name, config.seg_classes) for name in config.controls}
             if config.hue_map:
-                maps["seg"] += config.seg_classes * 2 * HUE_HARMONICS
+                maps["seg"] += palette_channels(config.seg_classes)
             if config.backbone == "unet":
                 self.control = ControlNet(
                     maps,
