@@ -52,6 +52,7 @@ import numpy as np
 import worldlab
 from worldlab.agents.frame_policy import ENCODERS
 from worldlab.agents.imitation import ImitationConfig, evaluate_imitation, train_bc
+from worldlab.config import parse_assignments
 from worldlab.data.collect import collect
 from worldlab.data.dataset import EpisodeDataset
 from worldlab.data.episode import episode_filename, read_episode, read_json, write_episode
@@ -132,6 +133,7 @@ def prepare(args, out: Path) -> dict[str, Path]:
             "model.hue_input": args.hue_input, "model.hue_map": args.hue_map,
             "train.steps": args.model_updates or 1_000_000,
             "train.max_minutes": None if args.model_updates else args.model_minutes,
+            **parse_assignments(args.model_set),
         }  # fmt: skip
         train("flow", out / "mix", model, overrides=overrides)
     data["model"] = model
@@ -485,6 +487,12 @@ def main() -> None:
         "(the same model whatever else shares the cores)",
     )  # fmt: skip
     parser.add_argument("--mix-episodes", type=int, default=400)
+    parser.add_argument(
+        "--model-set", nargs="+", default=[], metavar="SECTION.FIELD=VALUE",
+        help="more overrides for the transfer model's training, as train's --set (e.g. "
+        "train.batch_size=64 train.seq_len=8 model.targets_per_window=1: more episodes, and "
+        "so more hues, per update at the same cost)",
+    )  # fmt: skip
     parser.add_argument(
         "--hue-input", action=argparse.BooleanOptionalAction, default=True,
         help="tell the transfer model each episode's hue turn (model.hue_input)",
