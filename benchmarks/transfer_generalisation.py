@@ -408,6 +408,19 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
 
     flat_scores = unseen("flat")
 
+    def paired_gain(condition: str) -> str:
+        """The mean per-seed difference from flat over the seeds both ran, ± its 95% CI: a
+        seed fixes BC's initial weights, which both conditions share."""
+        flat = {r["seed"]: v for r, v in zip(
+            [r for r in rows if r["condition"] == "flat"], flat_scores, strict=True)}  # fmt: skip
+        mine = [r for r in rows if r["condition"] == condition]
+        differences = [v - flat[r["seed"]] for r, v in zip(mine, unseen(condition), strict=True)
+                       if r["seed"] in flat]  # fmt: skip
+        if len(differences) < 2:
+            return "–"
+        mean, half = mean_ci(np.array(differences))
+        return f"{mean:+.0f} ± {half:.0f} ({len(differences)})"
+
     lines = [
         f"CPU: {describe_cpu()}; reach {SIZE}×{SIZE} ({args.target_shape} target), "
         f"{args.expert_episodes} expert episodes of "
@@ -417,11 +430,8 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
         "success = reached the target; mean ± 95% CI over seeds.",
         "",
         f"| training data | seeds | transitions | {headline}: gain over flat (Welch) | "
-        + " | ".join(groups)
-        + " | "
-        + " | ".join(singles)
-        + " |",
-        "|---" * (4 + len(groups) + len(singles)) + "|",
+        "paired gain (seeds) | " + " | ".join(groups) + " | " + " | ".join(singles) + " |",
+        "|---" * (5 + len(groups) + len(singles)) + "|",
     ]
     for condition in args.conditions:
         mine = [r for r in rows if r["condition"] == condition]
@@ -430,12 +440,12 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
             per_seed = [np.mean([r["skins"][s]["success"] for s in skins]) for r in mine]
             mean, half = mean_ci(np.array(per_seed) * 100)
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
-        gain = "–"
+        gain, paired = "–", "–"
         if condition != "flat" and len(mine) > 1 and len(flat_scores) > 1:
             difference, half = difference_ci(unseen(condition), flat_scores)
-            gain = f"{difference:+.0f} ± {half:.0f}"
+            gain, paired = f"{difference:+.0f} ± {half:.0f}", paired_gain(condition)
         lines.append(
-            f"| {condition} | {len(mine)} | {mine[0]['transitions']} | {gain} | "
+            f"| {condition} | {len(mine)} | {mine[0]['transitions']} | {gain} | {paired} | "
             + " | ".join(cells) + " |"
         )  # fmt: skip
     lines += ["", f"Per seed, {headline}:", ""]
