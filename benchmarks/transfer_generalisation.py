@@ -407,15 +407,16 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
                          for r in mine]) * 100  # fmt: skip
 
     flat_scores = unseen("flat")
+    flat_seeds = [r["seed"] for r in rows if r["condition"] == "flat"]
+    flat_by_seed = dict(zip(flat_seeds, flat_scores, strict=True))
 
-    def paired_gain(condition: str) -> str:
-        """The mean per-seed difference from flat over the seeds both ran, ± its 95% CI: a
-        seed fixes BC's initial weights, which both conditions share."""
-        flat = {r["seed"]: v for r, v in zip(
-            [r for r in rows if r["condition"] == "flat"], flat_scores, strict=True)}  # fmt: skip
-        mine = [r for r in rows if r["condition"] == condition]
-        differences = [v - flat[r["seed"]] for r, v in zip(mine, unseen(condition), strict=True)
-                       if r["seed"] in flat]  # fmt: skip
+    def paired_gain(condition: str, scores: np.ndarray) -> str:
+        """The mean per-seed difference of ``scores`` (``unseen(condition)``) from flat over
+        the seeds both ran, ± its 95% CI: a seed fixes BC's initial weights, which both
+        conditions share."""
+        seeds = [r["seed"] for r in rows if r["condition"] == condition]
+        differences = [v - flat_by_seed[seed] for seed, v in zip(seeds, scores, strict=True)
+                       if seed in flat_by_seed]  # fmt: skip
         if len(differences) < 2:
             return "–"
         mean, half = mean_ci(np.array(differences))
@@ -442,8 +443,9 @@ def table(rows: list[dict], quality_rows: dict, palettes: dict, out: Path, args)
             cells.append(f"{mean:.0f}% ± {0 if np.isnan(half) else half:.0f}")
         gain, paired = "–", "–"
         if condition != "flat" and len(mine) > 1 and len(flat_scores) > 1:
-            difference, half = difference_ci(unseen(condition), flat_scores)
-            gain, paired = f"{difference:+.0f} ± {half:.0f}", paired_gain(condition)
+            scores = unseen(condition)
+            difference, half = difference_ci(scores, flat_scores)
+            gain, paired = f"{difference:+.0f} ± {half:.0f}", paired_gain(condition, scores)
         lines.append(
             f"| {condition} | {len(mine)} | {mine[0]['transitions']} | {gain} | {paired} | "
             + " | ".join(cells) + " |"
